@@ -1,0 +1,280 @@
+"""Serving benchmark: our server against a naive one (a transformers pipeline called once per text, the seed's
+way) on the same MiniLM checkpoint, same texts, same run.
+
+    .venv/bin/python benchmarks/bench_serve.py                      # fresh MiniLM head, ~2 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_serve.py --model-dir constellation_one_text
+
+Both servers run as their own Hypercorn process on loopback (ours through start_api.sh). For each it prints
+texts/s and p50/p99 request latency for /batch (64 texts per request, one client) and /predict (16 concurrent
+clients), the peak resident memory of the server process, the ratios and whether the targets hold. Texts are
+lines of ../shared/datasets/tweeteval_hate/val_text.txt, one in ten of them made long by joining several lines.
+The machine's load average is printed too: on a shared CPU, run it more than once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import requests  # noqa: E402
+
+from cockatoo_ml.cli import run_main  # noqa: E402
+from cockatoo_ml.errors import DataError  # noqa: E402
+
+DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
+TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
+
+
+@dataclass
+class BenchArgs:
+    model_dir: str = field(default="", metadata={"help": "Model dir to serve; default: MiniLM with a fresh 4-label head."})
+    texts_file: str = field(default=str(DEFAULT_TEXTS), metadata={"help": "One text per line."})
+    batch_requests: int = field(default=16, metadata={"help": "Timed /batch requests per server."})
+    batch_size: int = field(default=64, metadata={"help": "Texts per /batch request."})
+    clients: int = field(default=16, metadata={"help": "Concurrent /predict clients."})
+    predict_requests: int = field(default=20, metadata={"help": "Timed /predict requests per client."})
+    long_share: float = field(default=0.1, metadata={"help": "Share of texts made long by joining lines."})
+    seed: int = field(default=0, metadata={"help": "Random seed for picking texts."})
+    serve_naive: bool = field(default=False, metadata={"help": "Internal: run the naive server in this process."})
+    port: int = field(default=0, metadata={"help": "Internal: port for --serve-naive."})
+
+
+# --- the baseline: one pipeline call per text, each in a worker thread (as the seed's app.py) ---------------
+def naive_app(model_dir: str):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from quart import Quart, jsonify, request
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=model_dir, top_k=None)
+    app = Quart(__name__)
+
+    def predict_one(text: str, threshold: float) -> dict:
+        scores = {item["label"]: round(item["score"], 4) for item in classify(text, truncation=True, max_length=512)}
+        top = max(scores, key=scores.get)
+        return {
+            "text": text, "predictions": scores, "positive_labels": [k for k, v in scores.items() if v >= threshold],
+            "top_label": top, "max_score": scores[top], "error": None,
+        }
+
+    @app.get("/health")
+    async def health():  # type: ignore[no-untyped-def]
+        return jsonify({"status": "ok", "model": "naive"})
+
+    @app.post("/predict")
+    async def predict():  # type: ignore[no-untyped-def]
+        data = await request.get_json()
+        return jsonify(await asyncio.to_thread(predict_one, data["text"], data.get("threshold") or 0.5))
+
+    @app.post("/batch")
+    async def batch():  # type: ignore[no-untyped-def]
+        data = await request.get_json()
+        results = [await asyncio.to_thread(predict_one, t, data.get("threshold") or 0.5) for t in data["texts"]]
+        return jsonify({"count": len(results), "results": results})
+
+    return app
+
+
+def serve_naive(model_dir: str, port: int) -> None:
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    asyncio.run(serve(naive_app(model_dir), config))
+
+
+# --- driving a server -------------------------------------------------------------------------------------
+@dataclass
+class Measured:
+    texts_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+class ServerProcess:
+    def __init__(self, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log.read_text(errors='replace')}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise RuntimeError(f"server not ready:\n{log.read_text(errors='replace')}")
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory (VmHWM) of the server process and any worker children."""
+        import psutil
+
+        total = 0.0
+        for proc in [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        return total
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: int) -> Measured:
+    """Each inner list is one client's requests, sent one after another; clients run concurrently."""
+
+    def client(requests_of_client: list[dict]) -> list[float]:
+        latencies = []
+        with requests.Session() as session:
+            for payload in requests_of_client:
+                start = time.perf_counter()
+                response = session.post(f"{url}{path}", json=payload, timeout=600)
+                latencies.append(time.perf_counter() - start)
+                response.raise_for_status()
+        return latencies
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
+        latencies = [lat for lats in pool.map(client, payloads) for lat in lats]
+    wall = time.perf_counter() - start
+    return Measured(
+        texts_per_s=len(latencies) * texts_per_request / wall,
+        p50_ms=_percentile(latencies, 50) * 1000,
+        p99_ms=_percentile(latencies, 99) * 1000,
+    )
+
+
+def load_texts(path: Path, long_share: float, seed: int) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"no texts at {path}; pass --texts-file with one text per line")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(seed)
+    texts = []
+    for line in lines:
+        if rng.random() < long_share:  # a forum post / e-mail rather than a tweet: 8-20 lines, ~250-600 tokens
+            line = " ".join(rng.sample(lines, rng.randint(8, 20)))
+        texts.append(line)
+    rng.shuffle(texts)
+    return texts
+
+
+def make_minilm_checkpoint(out: Path) -> Path:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cockatoo_ml.registry.labels import DEFAULT_LABELS
+    from cockatoo_ml.registry.models import resolve_base_model
+
+    base = resolve_base_model("minilm")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(DEFAULT_LABELS), id2label=dict(enumerate(DEFAULT_LABELS)),
+        label2id={label: i for i, label in enumerate(DEFAULT_LABELS)}, problem_type="multi_label_classification",
+    )
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_server(name: str, server: ServerProcess, texts: list[str], args: BenchArgs) -> dict[str, object]:
+    cursor = iter(texts * 100)
+    warm = [[{"texts": [next(cursor) for _ in range(args.batch_size)]}], [{"text": next(cursor)}] * 4]
+    drive(server.url, "/batch", warm[:1], args.batch_size)
+    drive(server.url, "/predict", warm[1:], 1)
+    batch_payloads = [[{"texts": [next(cursor) for _ in range(args.batch_size)]} for _ in range(args.batch_requests)]]
+    predict_payloads = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
+    print(f"[{name}] /batch: {args.batch_requests} x {args.batch_size} texts, load {os.getloadavg()[0]:.2f}", flush=True)
+    batch = drive(server.url, "/batch", batch_payloads, args.batch_size)
+    print(f"[{name}] /predict: {args.clients} clients x {args.predict_requests}, load {os.getloadavg()[0]:.2f}", flush=True)
+    predict = drive(server.url, "/predict", predict_payloads, 1)
+    return {"batch": batch, "predict": predict, "rss": server.peak_rss_mb()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import HfArgumentParser
+
+    (args,) = HfArgumentParser(BenchArgs).parse_args_into_dataclasses(args=argv)
+    if args.serve_naive:
+        serve_naive(args.model_dir, args.port)
+        return 0
+    texts = load_texts(Path(args.texts_file), args.long_share, args.seed)
+    with tempfile.TemporaryDirectory(prefix="cockatoo_bench_") as tmp:
+        model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
+        env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        print(f"model {model_dir}; {len(texts)} texts; cpu {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+        results = {}
+        port = free_port()
+        ours = ServerProcess(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, Path(tmp) / "ours.log")
+        try:
+            results["ours"] = bench_server("ours", ours, texts, args)
+        finally:
+            ours.stop()
+        port = free_port()
+        naive_cmd = [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(port)]
+        naive = ServerProcess(naive_cmd, env, port, Path(tmp) / "naive.log")
+        try:
+            results["naive"] = bench_server("naive", naive, texts, args)
+        finally:
+            naive.stop()
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict[str, dict[str, object]]) -> None:
+    print(f"\n{'server':8} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12}")
+    for name, result in results.items():
+        for key, label in (("batch", "/batch (64 texts/request)"), ("predict", "/predict (16 clients)")):
+            m: Measured = result[key]  # type: ignore[assignment]
+            print(f"{name:8} {label:28} {m.texts_per_s:9.1f} {m.p50_ms:9.1f} {m.p99_ms:9.1f} {result['rss']:12.0f}")
+    ours, naive = results["ours"], results["naive"]
+    batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s  # type: ignore[attr-defined]
+    predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s  # type: ignore[attr-defined]
+    checks = [
+        (f"/batch texts/s {batch_x:.1f}x (target >= {TARGETS['batch_speedup']}x)", batch_x >= TARGETS["batch_speedup"]),
+        (f"/predict texts/s {predict_x:.1f}x (target >= {TARGETS['predict_speedup']}x)",
+         predict_x >= TARGETS["predict_speedup"]),
+        ("/batch p99 no worse", ours["batch"].p99_ms <= naive["batch"].p99_ms),  # type: ignore[attr-defined]
+        ("/predict p99 no worse", ours["predict"].p99_ms <= naive["predict"].p99_ms),  # type: ignore[attr-defined]
+        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})",
+         ours["rss"] < TARGETS["peak_rss_mb"]),  # type: ignore[operator]
+    ]
+    print()
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

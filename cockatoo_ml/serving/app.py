@@ -1,0 +1,293 @@
+"""The inference API: a Quart app factory with routes, one error handler, auth, metrics and an access log.
+
+``create_app`` loads the model once and wires it to a micro-batcher that runs on the app's event loop. Every
+failure a client can cause becomes a JSON ``{"error": ...}`` with a 4xx status in ``_error_response``; anything
+else is a bug, logged with its traceback and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Any
+
+from dotenv import load_dotenv
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import ValidationError
+from quart import Quart, Request, Response, current_app, g, request
+from quart_schema import (
+    QuartSchema,
+    RequestSchemaValidationError,
+    document_response,
+    hide,
+    validate_request,
+    validate_response,
+)
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
+
+from cockatoo_ml import __version__
+from cockatoo_ml.errors import CockatooError
+from cockatoo_ml.logging import configure_logging
+from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
+from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
+from cockatoo_ml.serving.model import TextClassifier, TextScore, UnknownLabelError, first_line
+from cockatoo_ml.serving.schemas import (
+    THRESHOLD_TAGS,
+    BatchRequest,
+    BatchResponse,
+    ErrorDetail,
+    ErrorResponse,
+    HealthResponse,
+    Prediction,
+    PredictRequest,
+)
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("cockatoo_ml.access")
+
+# Reachable without the API key: liveness probes and the API description hold no data.
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+CLIENT_ERRORS = (400, 401, 413, 422, 429)
+SCORE_DECIMALS = 4  # as the seed's responses
+
+
+class JSONBodyRequest(Request):
+    """Parses the body as strict JSON whatever its Content-Type (``curl -d`` sends form encoding), and turns
+    every way it can fail (bad UTF-8, NaN, nesting too deep for the parser) into a 400."""
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        raw = await self.get_data(cache=cache, as_text=False)
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            if silent:
+                return None
+            raise BadRequest(f"request body is not valid JSON ({first_line(exc)})") from None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class ServingMetrics:
+    """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cockatoo_requests", "HTTP requests by route and status", ["endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "cockatoo_request_latency_seconds", "Request latency by route", ["endpoint"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.batch_size = Histogram(
+            "cockatoo_batch_texts", "Texts scored together in one model call", registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.queue_depth = Gauge("cockatoo_queue_texts", "Texts waiting for the model", registry=self.registry)
+        self.texts = Counter("cockatoo_texts", "Texts scored", registry=self.registry)
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def build_prediction(
+    text: str, score: TextScore, labels: Sequence[str], thresholds: dict[str, float]
+) -> Prediction:
+    """The seed's response shape from one text's scores; thresholds compare the unrounded scores."""
+    top = max(range(len(labels)), key=score.scores.__getitem__) if labels else None
+    return Prediction(
+        text=text,
+        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores)},
+        positive_labels=[label for label, value in zip(labels, score.scores) if value >= thresholds[label]],
+        top_label=labels[top] if top is not None else None,
+        max_score=round(score.scores[top], SCORE_DECIMALS) if top is not None else None,
+        windows=score.windows,
+    )
+
+
+def create_app(settings: ServingSettings | None = None, classifier: TextClassifier | None = None) -> Quart:
+    """The API serving ``classifier`` (default: the model in ``settings.model_dir``, loaded now, once)."""
+    settings = settings or serving_settings_from_env()
+    if classifier is None:
+        classifier = TextClassifier.load(
+            settings.model_dir, max_window_tokens=settings.max_window_tokens,
+            window_overlap=settings.window_overlap, max_batch_tokens=settings.micro_batch_tokens,
+            torch_threads=settings.torch_threads,
+        )
+    app = Quart(__name__)
+    app.request_class = JSONBodyRequest
+    # Never debug mode: it would put tracebacks into responses.
+    app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    QuartSchema(
+        app, info={"title": "Cockatoo ML inference API", "version": __version__},
+        swagger_ui_path="/docs", redoc_ui_path=None, scalar_ui_path=None,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}] if settings.api_key else None,
+    )
+    metrics = ServingMetrics()
+
+    def score(texts: list[str]) -> list[TextScore]:
+        metrics.texts.inc(len(texts))
+        return classifier.score(texts)
+
+    batcher: MicroBatcher[TextScore] = MicroBatcher(
+        score, max_batch_texts=settings.micro_batch_size, max_wait_ms=settings.micro_batch_wait_ms,
+        max_queue_texts=settings.max_queue_texts, retry_after_s=settings.retry_after_s,
+        on_batch=metrics.batch_size.observe, on_queue_depth=metrics.queue_depth.set,
+    )
+    app.extensions["cockatoo"] = {"settings": settings, "classifier": classifier, "batcher": batcher}
+
+    @app.before_serving
+    async def start_batcher() -> None:
+        await batcher.start()
+
+    @app.after_serving
+    async def stop_batcher() -> None:
+        await batcher.stop()  # Hypercorn has already let in-flight requests finish
+
+    @app.before_request
+    async def authenticate() -> None:
+        g.started = perf_counter()
+        g.texts = []
+        if settings.api_key and request.path not in OPEN_PATHS:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), settings.api_key.encode()
+            ):
+                raise Unauthorized("missing or wrong API key; send 'Authorization: Bearer <COCKATOO_API_KEY>'")
+
+    @app.after_request
+    async def record(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        elapsed = perf_counter() - g.get("started", perf_counter())
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(elapsed)
+        texts = g.get("texts", [])
+        extra = f" texts={json.dumps(texts, ensure_ascii=False)}" if settings.log_texts and texts else ""
+        access_log.info(
+            "%s %s %s %d %.1fms n_texts=%d%s", request.remote_addr, request.method, request.path,
+            response.status_code, elapsed * 1000, len(texts), extra,
+        )
+        return response
+
+    @app.errorhandler(Exception)
+    async def handle_error(error: Exception) -> Response:
+        return _error_response(error)
+
+    @app.get("/health")
+    @validate_response(HealthResponse)
+    async def health() -> HealthResponse:
+        """Liveness and what is being served (open even when an API key is set)."""
+        return HealthResponse(
+            model=settings.display_name, labels=list(classifier.labels),
+            problem_type="multi_label" if classifier.multi_label else "single_label",
+            window_tokens=classifier.window, thresholds=classifier.thresholds, version=__version__,
+        )
+
+    @app.post("/predict")
+    @_document_errors
+    @validate_request(PredictRequest)
+    @validate_response(Prediction)
+    async def predict(data: PredictRequest) -> Prediction:
+        """Classify one text; concurrent calls are batched together."""
+        thresholds = classifier.resolve_thresholds(data.threshold)
+        g.texts = [data.text]
+        [result] = await batcher.submit([data.text])
+        return build_prediction(data.text, result, classifier.labels, thresholds)
+
+    @app.post("/batch")
+    @_document_errors
+    @validate_request(BatchRequest)
+    @validate_response(BatchResponse)
+    async def batch(data: BatchRequest) -> BatchResponse:
+        """Classify many texts in one call; results keep the input order."""
+        if len(data.texts) > settings.max_batch_texts:
+            raise RequestEntityTooLarge(
+                f"{len(data.texts)} texts in one request; the limit is {settings.max_batch_texts} "
+                "(COCKATOO_MAX_BATCH_TEXTS): split the batch"
+            )
+        thresholds = classifier.resolve_thresholds(data.threshold)
+        g.texts = data.texts
+        results = await batcher.submit(data.texts)
+        return BatchResponse(
+            count=len(results),
+            results=[build_prediction(t, r, classifier.labels, thresholds) for t, r in zip(data.texts, results)],
+        )
+
+    @app.get("/metrics")
+    @hide
+    async def prometheus_metrics() -> Response:
+        return metrics.render()
+
+    log.info("serving %s with settings %s", settings.display_name, json.dumps(settings.public_dict()))
+    return app
+
+
+def create_app_from_env() -> Quart:
+    """For ``hypercorn app:app``: ``.env`` and ``COCKATOO_*`` settings; a user's mistake (say, no model
+    directory) stops start-up with one line instead of a traceback."""
+    load_dotenv(override=False)
+    configure_logging()
+    try:
+        return create_app()
+    except CockatooError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _document_errors(func: Any) -> Any:
+    for status in CLIENT_ERRORS:
+        func = document_response(ErrorResponse, status)(func)
+    return func
+
+
+def _error_response(error: Exception) -> Response:
+    """The one place where exceptions become HTTP answers."""
+    details: list[ErrorDetail] = []
+    headers: dict[str, str] = {}
+    if isinstance(error, RequestSchemaValidationError):
+        status = 422
+        details = _validation_details(error.validation_error)
+        message = "; ".join(f"{d.field}: {d.message}" for d in details[:3]) or "invalid request body"
+        if len(details) > 3:
+            message += f" (and {len(details) - 3} more)"
+    elif isinstance(error, UnknownLabelError):
+        status, message = 422, f"threshold.{error.label}: {error}"
+        details = [ErrorDetail(field=f"threshold.{error.label}", message=str(error))]
+    elif isinstance(error, QueueFullError):
+        status, message = 429, str(error)
+        headers["Retry-After"] = str(error.retry_after_s)
+    elif isinstance(error, RequestEntityTooLarge) and error.description == RequestEntityTooLarge.description:
+        status = 413  # raised by Quart while reading the body
+        message = f"request body is over the {current_app.config['MAX_CONTENT_LENGTH']}-byte limit (COCKATOO_MAX_BODY_BYTES)"
+    elif isinstance(error, HTTPException) and error.code is not None:
+        status, message = error.code, f"{error.name}: {error.description}"
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="cockatoo"'
+        elif status == 405 and getattr(error, "valid_methods", None):
+            headers["Allow"] = ", ".join(error.valid_methods)
+    elif isinstance(error, CockatooError):
+        status, message = 400, str(error)
+    else:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        status, message = 500, "internal server error"
+    body = ErrorResponse(error=message, detail=details).model_dump()
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def _validation_details(error: Exception) -> list[ErrorDetail]:
+    if not isinstance(error, ValidationError):
+        return [ErrorDetail(field="body", message=first_line(error))]
+    return [ErrorDetail(field=_field_name(item["loc"]), message=item["msg"]) for item in error.errors()]
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """``("threshold", "map", "nsfw")`` -> ``threshold.nsfw``: the union tags are ours, not the client's."""
+    parts = list(loc)
+    if len(parts) >= 2 and parts[0] == "threshold" and parts[1] in THRESHOLD_TAGS:
+        del parts[1]
+    return ".".join(str(part) for part in parts) or "body"

@@ -1,0 +1,193 @@
+"""The served model: loaded once, scores many texts per forward pass.
+
+Texts longer than the model's window are split into overlapping windows (the tokenizer's overflow mechanism)
+and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
+sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
+compute) small and memory bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cockatoo_ml.artifacts import load_thresholds
+from cockatoo_ml.errors import CockatooError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+SINGLE_LABEL = "single_label_classification"
+EXPECTED_FILES = "config.json (with id2label), model weights and tokenizer files, as written by train_text.py"
+
+
+class UnknownLabelError(CockatooError):
+    """A request named a label the model does not have."""
+
+    def __init__(self, label: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown label {label!r}; this model's labels are {', '.join(known)}")
+        self.label = label
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """Per-label probabilities for one text (label order of the model) and how many windows it took."""
+
+    scores: tuple[float, ...]
+    windows: int
+
+
+class TextClassifier:
+    """A sequence-classification checkpoint with its tokenizer, label names and tuned thresholds."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: object,
+        *,
+        labels: Sequence[str],
+        thresholds: Mapping[str, float],
+        multi_label: bool,
+        window: int,
+        window_overlap: float,
+        max_batch_tokens: int,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = tuple(labels)
+        self.thresholds = dict(thresholds)
+        self.multi_label = multi_label
+        self.window = window
+        # The tokenizer's ``stride`` is the number of tokens shared by consecutive windows.
+        content = window - tokenizer.num_special_tokens_to_add()
+        self.stride = min(int(content * window_overlap), content - 1)
+        self.max_batch_tokens = max(max_batch_tokens, window)  # one full window must always fit
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        max_window_tokens: int = 512,
+        window_overlap: float = 0.25,
+        max_batch_tokens: int = 8192,
+        torch_threads: int = 0,
+    ) -> TextClassifier:
+        """Load a model directory, or raise ``ModelLoadError`` saying what was expected where."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a server's log is no place for progress bars
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            what = "does not exist" if not model_dir.exists() else "has no config.json"
+            raise ModelLoadError(
+                f"model directory {model_dir.resolve()} {what}; expected {EXPECTED_FILES}. "
+                "Train one (python train_text.py) or point COCKATOO_MODEL_DIR at one"
+            )
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(
+                f"cannot load the model in {model_dir.resolve()} ({first_line(exc)}); expected {EXPECTED_FILES}"
+            ) from None
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json), needed to split long texts")
+        config = model.config
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        try:
+            thresholds = load_thresholds(model_dir, labels)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})")
+        window = min(max_window_tokens, _model_window(model, tokenizer))
+        multi_label = config.problem_type != SINGLE_LABEL
+        log.info(
+            "loaded %s: labels %s, %s, window %d tokens", model_dir, labels,
+            "sigmoid per label" if multi_label else "softmax", window,
+        )
+        return cls(
+            model, tokenizer, labels=labels, thresholds=thresholds, multi_label=multi_label, window=window,
+            window_overlap=window_overlap, max_batch_tokens=max_batch_tokens,
+        )
+
+    def resolve_thresholds(self, override: float | Mapping[str, float] | None) -> dict[str, float]:
+        """A request's ``threshold``: one number for every label, a partial map over the tuned ones, or None."""
+        if override is None:
+            return dict(self.thresholds)
+        if isinstance(override, Mapping):
+            for label in override:
+                if label not in self.thresholds:
+                    raise UnknownLabelError(label, self.labels)
+            return {**self.thresholds, **override}
+        return {label: float(override) for label in self.labels}
+
+    @torch.inference_mode()
+    def score(self, texts: Sequence[str]) -> list[TextScore]:
+        """Score texts in as few, tightly packed forward passes as the token budget allows."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(
+            list(texts), truncation=True, max_length=self.window, stride=self.stride,
+            return_overflowing_tokens=True, return_attention_mask=False, return_token_type_ids=False,
+        )
+        windows: list[list[int]] = encoded["input_ids"]
+        owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+        window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        for chunk in self._pack(order, windows):
+            window_probs[chunk] = self._forward([windows[i] for i in chunk])
+        text_probs = np.full((len(texts), len(self.labels)), -np.inf, dtype=np.float32)
+        np.maximum.at(text_probs, owner, window_probs)  # a label fires if any window shows it
+        counts = np.bincount(owner, minlength=len(texts))
+        return [TextScore(tuple(map(float, row)), int(n)) for row, n in zip(text_probs, counts)]
+
+    def _pack(self, order: list[int], windows: list[list[int]]) -> list[list[int]]:
+        """Consecutive runs of the length-sorted windows whose padded size stays within the token budget."""
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            longest = len(windows[index])  # sorted ascending: the newcomer is the longest
+            if current and (len(current) + 1) * longest > self.max_batch_tokens:
+                chunks.append(current)
+                current = []
+            current.append(index)
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        return probs.numpy()
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line, for messages that must stay one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _model_window(model: torch.nn.Module, tokenizer: object) -> int:
+    """Longest input the checkpoint takes: the tokenizer's limit, capped by the position embeddings."""
+    limit = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+    if limit and getattr(model.config, "model_type", "").endswith("roberta"):
+        limit -= (model.config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding index
+    tokenizer_limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    candidates = [n for n in (limit, tokenizer_limit) if 0 < n < 1_000_000]  # "no limit" is stored as ~1e30
+    return min(candidates) if candidates else 512

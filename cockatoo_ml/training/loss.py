@@ -1,0 +1,100 @@
+"""Multi-label losses that count only the labels a row's source annotates (``label_mask`` = 1).
+
+Sources annotate different subsets of labels (an SMS spam corpus says nothing about violence), so an unknown
+label must neither push the score down nor count towards the average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cockatoo_ml.registry import training as defaults
+
+
+def pos_weight_from_known(
+    labels: np.ndarray | Sequence[Sequence[float]],
+    label_mask: np.ndarray | Sequence[Sequence[float]],
+    max_weight: float = defaults.POS_WEIGHT_MAX,
+) -> torch.Tensor:
+    """Per-label ``negatives / positives`` counted over known rows only, clipped to ``[1, max_weight]``.
+
+    A label with no known positive gets 1 (no reweighting): there is nothing to up-weight."""
+    labels = np.asarray(labels, dtype=np.float64)
+    known = np.asarray(label_mask, dtype=np.float64) > 0
+    positives = ((labels > 0.5) & known).sum(axis=0)
+    negatives = ((labels <= 0.5) & known).sum(axis=0)
+    ratio = np.divide(negatives, positives, out=np.ones_like(negatives, dtype=np.float64), where=positives > 0)
+    return torch.tensor(np.clip(ratio, 1.0, max_weight), dtype=torch.float32)
+
+
+def _masked_mean(per_cell: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # A batch where no label is known contributes 0 (with a gradient path) rather than NaN.
+    return (per_cell * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def masked_bce(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Binary cross-entropy on logits averaged over the known (mask = 1) cells."""
+    if pos_weight is not None:
+        pos_weight = pos_weight.to(device=logits.device, dtype=logits.dtype)
+    per_cell = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none")
+    return _masked_mean(per_cell, mask.to(logits.dtype))
+
+
+def masked_asymmetric_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    gamma_neg: float = defaults.ASL_GAMMA_NEG,
+    gamma_pos: float = defaults.ASL_GAMMA_POS,
+    clip: float = defaults.ASL_CLIP,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Asymmetric loss (Ridnik et al., 2021) averaged over known cells: focuses away from the many easy
+    negatives and shifts negative probabilities down by ``clip``. With both gammas and clip at 0 it equals BCE."""
+    logits = logits.float()
+    targets = targets.float()
+    prob = torch.sigmoid(logits)
+    prob_neg = (1 - prob + clip).clamp(max=1) if clip > 0 else 1 - prob
+    loss_pos = targets * torch.log(prob.clamp(min=eps))
+    loss_neg = (1 - targets) * torch.log(prob_neg.clamp(min=eps))
+    if gamma_pos or gamma_neg:
+        # The focusing weight is a constant per cell (as in the paper's reference implementation).
+        with torch.no_grad():
+            pt = prob * targets + prob_neg * (1 - targets)
+            gamma = gamma_pos * targets + gamma_neg * (1 - targets)
+            focus = torch.pow(1 - pt, gamma)
+        loss_pos, loss_neg = loss_pos * focus, loss_neg * focus
+    return _masked_mean(-(loss_pos + loss_neg), mask.float())
+
+
+class MultiLabelLoss:
+    """The loss chosen for a run: ``"bce"`` (masked, with ``pos_weight``) or ``"asl"`` (masked asymmetric)."""
+
+    KINDS = ("bce", "asl")
+
+    def __init__(
+        self,
+        kind: str = defaults.LOSS,
+        pos_weight: torch.Tensor | None = None,
+        gamma_neg: float = defaults.ASL_GAMMA_NEG,
+        gamma_pos: float = defaults.ASL_GAMMA_POS,
+        clip: float = defaults.ASL_CLIP,
+    ) -> None:
+        if kind not in self.KINDS:
+            from cockatoo_ml.errors import ConfigError
+
+            raise ConfigError(f"unknown loss {kind!r}; use one of {', '.join(self.KINDS)}")
+        self.kind = kind
+        self.pos_weight = pos_weight
+        self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.kind == "asl":
+            return masked_asymmetric_loss(logits, targets, mask, self.gamma_neg, self.gamma_pos, self.clip)
+        return masked_bce(logits, targets, mask, self.pos_weight)

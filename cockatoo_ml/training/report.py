@@ -1,0 +1,229 @@
+"""What a person reads about a trained model: the model card (``README.md``) and PNG plots in ``plots/``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; training machines have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from cockatoo_ml.training.thresholds import f1_curve, threshold_grid  # noqa: E402
+
+PLOTS_DIR = "plots"
+PR_CURVES_PNG = "pr_curves.png"
+F1_THRESHOLD_PNG = "f1_vs_threshold.png"
+MODEL_CARD = "README.md"
+AT_DEFAULT, AT_TUNED = "at_0.5", "at_tuned"  # keys of eval_results.json per split
+
+
+def _known_rows(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.asarray(mask)[:, j] > 0
+    return np.asarray(probs)[rows, j], np.asarray(labels)[rows, j] > 0.5
+
+
+def _label_grid(n: int) -> tuple[plt.Figure, np.ndarray]:
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def plot_pr_curves(
+    probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, label_names: Sequence[str], path: Path, split: str
+) -> Path:
+    """One precision-recall curve per label, on the label's known rows."""
+    fig, axes = _label_grid(len(label_names))
+    for j, (name, ax) in enumerate(zip(label_names, axes)):
+        scores, truth = _known_rows(probs, labels, mask, j)
+        ax.set_title(name)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        if truth.any():
+            precision, recall, _ = precision_recall_curve(truth, scores)
+            ax.plot(recall, precision)
+            ax.axhline(truth.mean(), linestyle=":", color="grey", label=f"base rate {truth.mean():.3f}")
+            ax.legend(loc="lower left")
+        else:
+            ax.text(0.5, 0.5, "no known positives", ha="center")
+    fig.suptitle(f"Precision-recall per label ({split})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_f1_vs_threshold(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    label_names: Sequence[str],
+    thresholds: Mapping[str, float],
+    path: Path,
+    split: str,
+) -> Path:
+    """F1 against the decision threshold per label, with the tuned threshold and 0.5 marked."""
+    grid = threshold_grid()
+    fig, axes = _label_grid(len(label_names))
+    for j, (name, ax) in enumerate(zip(label_names, axes)):
+        scores, truth = _known_rows(probs, labels, mask, j)
+        ax.plot(grid, f1_curve(scores, truth, grid))
+        ax.axvline(0.5, linestyle=":", color="grey", label="0.5")
+        ax.axvline(thresholds[name], color="red", label=f"tuned {thresholds[name]:.2f}")
+        ax.set_title(name)
+        ax.set_xlabel("threshold")
+        ax.set_ylabel("F1")
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower left")
+    fig.suptitle(f"F1 vs threshold ({split})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_plots(
+    model_dir: Path,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    label_names: Sequence[str],
+    thresholds: Mapping[str, float],
+    split: str,
+) -> list[Path]:
+    plots = Path(model_dir) / PLOTS_DIR
+    plots.mkdir(parents=True, exist_ok=True)
+    return [
+        plot_pr_curves(probs, labels, mask, label_names, plots / PR_CURVES_PNG, split),
+        plot_f1_vs_threshold(probs, labels, mask, label_names, thresholds, plots / F1_THRESHOLD_PNG, split),
+    ]
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
+
+
+def metrics_table(label_names: Sequence[str], at_default: Mapping[str, float], at_tuned: Mapping[str, float]) -> str:
+    """Markdown table: per label and macro/micro, P/R/F1 at 0.5 and at the tuned thresholds, ROC-AUC, PR-AUC."""
+    lines = [
+        "| label | P @0.5 | R @0.5 | F1 @0.5 | P tuned | R tuned | F1 tuned | ROC-AUC | PR-AUC | positives |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in label_names:
+        cells = [at_default.get(f"{m}_{name}") for m in ("precision", "recall", "f1")]
+        cells += [at_tuned.get(f"{m}_{name}") for m in ("precision", "recall", "f1")]
+        cells += [at_default.get(f"roc_auc_{name}"), at_default.get(f"pr_auc_{name}")]
+        support = at_default.get(f"support_{name}")
+        lines.append(f"| {name} | " + " | ".join(_fmt(c) for c in cells) + f" | {int(support or 0)} |")
+    for avg, prefix in (("macro", ""), ("micro", "micro_")):
+        cells = [at_default.get(f"{prefix}{m}") for m in ("precision", "recall", "f1")]
+        cells += [at_tuned.get(f"{prefix}{m}") for m in ("precision", "recall", "f1")]
+        cells += [at_default.get("roc_auc"), at_default.get("pr_auc")] if avg == "macro" else [None, None]
+        lines.append(f"| **{avg}** | " + " | ".join(_fmt(c) for c in cells) + " | |")
+    return "\n".join(lines)
+
+
+def write_model_card(
+    model_dir: Path,
+    *,
+    title: str,
+    base_model: str,
+    data_dir: str,
+    label_names: Sequence[str],
+    label_stats: Mapping[str, Mapping[str, float]],
+    source_counts: Mapping[str, Mapping[str, int]],
+    thresholds: Mapping[str, float],
+    eval_results: Mapping[str, Any],
+    settings: Mapping[str, Any],
+) -> Path:
+    """``README.md`` in the model directory: base model, data sources, label table, metrics, plots, usage."""
+    splits = [s for s in source_counts]
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        f"base_model: {base_model}",
+        "tags: [text-classification, multi-label-classification, moderation]",
+        "---",
+        "",
+        f"# {title}",
+        "",
+        f"Multi-label moderation classifier ({', '.join(label_names)}) fine-tuned from `{base_model}` by "
+        f"`train_text.py` on the prepared dataset `{data_dir}`. Each label is an independent sigmoid score; a text "
+        "is flagged for a label when its score reaches that label's threshold (`thresholds.json`).",
+        "",
+        "## Labels",
+        "",
+        "| index | label | train rows that know it | train positives | pos_weight | threshold |",
+        "|---|---|---|---|---|---|",
+    ]
+    for j, name in enumerate(label_names):
+        stats = label_stats.get(name, {})
+        lines.append(
+            f"| {j} | {name} | {int(stats.get('known', 0))} | {int(stats.get('positive', 0))} | "
+            f"{_fmt(stats.get('pos_weight'))} | {thresholds[name]:.2f} |"
+        )
+    lines += ["", "## Data sources", "", "| source | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+    for source in sorted({s for counts in source_counts.values() for s in counts}):
+        lines.append(f"| {source} | " + " | ".join(str(source_counts[s].get(source, 0)) for s in splits) + " |")
+    lines += [
+        "",
+        "Labels a source does not annotate are unknown for its rows and are left out of the loss and the metrics.",
+        "",
+        "## Metrics",
+        "",
+        "Precision, recall and F1 at the default 0.5 and at the per-label thresholds tuned for F1 on the "
+        "validation split; areas under the ROC and precision-recall curves. Counted on known labels only.",
+    ]
+    for split, result in eval_results.items():
+        if not isinstance(result, Mapping) or AT_DEFAULT not in result:
+            continue
+        lines += ["", f"### {split} ({result.get('rows', '?')} rows)", ""]
+        lines.append(metrics_table(label_names, result[AT_DEFAULT], result[AT_TUNED]))
+    lines += [
+        "",
+        "## Plots",
+        "",
+        f"![precision-recall curves]({PLOTS_DIR}/{PR_CURVES_PNG})",
+        "",
+        f"![F1 against threshold]({PLOTS_DIR}/{F1_THRESHOLD_PNG})",
+        "",
+        "## Training",
+        "",
+        "| setting | value |",
+        "|---|---|",
+    ]
+    for key in ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "loss", "seed", "precision"):
+        if key in settings:
+            lines.append(f"| {key} | {settings[key]} |")
+    for key in ("global_step", "world_size", "best_checkpoint"):
+        if key in eval_results:
+            lines.append(f"| {key} | {eval_results[key]} |")
+    lines += [
+        "",
+        "All resolved settings are in `training_settings.json`; the figures above are in `eval_results.json`.",
+        "",
+        "## Use",
+        "",
+        "Serve this directory with the project's `app.py` (it applies `thresholds.json`), or load it directly:",
+        "",
+        "```python",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        "model = AutoModelForSequenceClassification.from_pretrained(MODEL_DIR)",
+        "tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)",
+        "scores = model(**tokenizer(texts, return_tensors='pt', padding=True, truncation=True)).logits.sigmoid()",
+        "```",
+        "",
+    ]
+    path = Path(model_dir) / MODEL_CARD
+    path.write_text("\n".join(lines))
+    return path

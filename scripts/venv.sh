@@ -1,0 +1,24 @@
+# Sourced (not run) by test.sh and quickstart.sh from the repository root: create or reuse .venv and install
+# requirements.txt into it, only again when requirements.txt changed since the last successful install.
+# PYTHON picks the interpreter that creates .venv (default python3; the project needs 3.10 or newer).
+
+ensure_venv() {
+  local python=${PYTHON:-python3}
+  if [ ! -x .venv/bin/python ]; then
+    echo "creating .venv with $python"
+    "$python" -m venv .venv
+  fi
+  local stamp=.venv/.requirements.sha1 want
+  want=$(sha1sum requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing requirements.txt into .venv (first run: a few minutes)"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -r requirements.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+# The Hub is optional: everything the quickstart and the tests need is on disk, so never wait on the network.
+export_offline_env() {
+  export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+}

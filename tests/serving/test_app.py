@@ -1,0 +1,281 @@
+"""The Quart app through its test client: shapes, thresholds, every error status, auth, 429, metrics, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from cockatoo_ml.serving.model import TextClassifier
+from tests.serving.conftest import GatedClassifier
+
+SEED_KEYS = {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
+
+
+async def test_health(client, labels) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["status"] == "ok"
+    assert body["model"] == "tiny_model0"  # the model directory's name
+    assert body["labels"] == list(labels)
+    assert body["problem_type"] == "multi_label" and body["window_tokens"] == 64
+
+
+async def test_health_reports_a_configured_name(make_client) -> None:
+    async with make_client(model_name="constellation_one_text") as client:
+        assert (await (await client.get("/health")).get_json())["model"] == "constellation_one_text"
+
+
+async def test_predict_has_the_seed_shape_and_uses_tuned_thresholds(client, tiny_classifier) -> None:
+    text = "Send 0.5 BTC to this wallet and we will double it"
+    response = await client.post("/predict", json={"text": text})
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert SEED_KEYS <= set(body) and body["error"] is None and body["text"] == text
+    [score] = tiny_classifier.score([text])
+    expected = dict(zip(tiny_classifier.labels, score.scores))
+    assert body["predictions"] == {label: round(value, 4) for label, value in expected.items()}
+    assert body["positive_labels"] == [l for l, v in expected.items() if v >= tiny_classifier.thresholds[l]]
+    assert body["top_label"] == max(expected, key=expected.get)
+    assert body["max_score"] == round(max(expected.values()), 4)
+    assert body["windows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("threshold", "positive"),
+    [
+        (0.0, ["scam", "violence", "nsfw", "harassment"]),
+        (1.0, []),
+        ({"nsfw": 0.0}, "tuned+nsfw"),  # other labels keep their thresholds.json value
+        (None, "tuned"),
+    ],
+)
+async def test_threshold_forms(client, tiny_classifier: TextClassifier, threshold, positive) -> None:
+    text = "hello"
+    [score] = tiny_classifier.score([text])
+    tuned = [l for l, v in zip(tiny_classifier.labels, score.scores) if v >= tiny_classifier.thresholds[l]]
+    if positive == "tuned":
+        positive = tuned
+    elif positive == "tuned+nsfw":
+        positive = [l for l in tiny_classifier.labels if l in tuned or l == "nsfw"]
+    body = await (await client.post("/predict", json={"text": text, "threshold": threshold})).get_json()
+    assert body["positive_labels"] == positive
+
+
+async def test_batch_keeps_input_order_and_matches_predict(client) -> None:
+    texts = ["short", "a much longer text about a bank account that was suspended " * 3, "mid length text here"]
+    response = await client.post("/batch", json={"texts": texts, "threshold": 0.5})
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["count"] == 3 and [r["text"] for r in body["results"]] == texts
+    for text, result in zip(texts, body["results"]):
+        single = await (await client.post("/predict", json={"text": text, "threshold": 0.5})).get_json()
+        assert result["predictions"] == pytest.approx(single["predictions"], abs=2e-4)
+        assert SEED_KEYS <= set(result)
+
+
+async def test_long_text_reports_its_windows(client) -> None:
+    long_text = " ".join(f"word{i}" for i in range(200))
+    body = await (await client.post("/predict", json={"text": long_text})).get_json()
+    assert body["windows"] > 3 and body["text"] == long_text
+
+
+BAD_REQUESTS = [
+    # (body as raw bytes or JSON-able value, status, field named in the error)
+    (b"{not json", 400, None),
+    (b"", 400, None),
+    (b"\xff\xfe\xfa", 400, None),
+    (b'{"text": "x", "threshold": NaN}', 400, None),
+    (b"[" * 5000, 400, None),
+    ([1, 2], 422, "body"),
+    ("just a string", 422, "body"),
+    ({}, 422, "text"),
+    ({"txt": "typo"}, 422, "text"),
+    ({"text": 42}, 422, "text"),
+    ({"text": ""}, 422, "text"),
+    ({"text": " \n\t "}, 422, "text"),
+    ({"text": "x", "threshold": 1.5}, 422, "threshold"),
+    ({"text": "x", "threshold": -0.1}, 422, "threshold"),
+    ({"text": "x", "threshold": "0.5"}, 422, "threshold"),
+    ({"text": "x", "threshold": True}, 422, "threshold"),
+    ({"text": "x", "threshold": [0.5]}, 422, "threshold"),
+    ({"text": "x", "threshold": {"nsfw": 2}}, 422, "threshold.nsfw"),
+    ({"text": "x", "threshold": {"nsfw": "high"}}, 422, "threshold.nsfw"),
+    ({"text": "x", "threshold": {"toxic": 0.5}}, 422, "threshold.toxic"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_REQUESTS)
+async def test_predict_rejects_bad_input(client, body, status: int, field: str | None) -> None:
+    if isinstance(body, bytes):
+        response = await client.post("/predict", data=body, headers={"Content-Type": "application/json"})
+    else:
+        response = await client.post("/predict", json=body)
+    assert response.status_code == status
+    error = await response.get_json()
+    assert isinstance(error["error"], str) and error["error"]
+    if field is not None:
+        assert field in [d["field"] for d in error["detail"]]
+        assert error["error"].startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"texts": []}, "texts"),
+        ({"texts": "one text"}, "texts"),
+        ({"texts": ["ok", " "]}, "texts.1"),
+        ({"texts": ["ok", None]}, "texts.1"),
+        ({"texts": ["ok"], "threshold": {"bogus": 0.1}}, "threshold.bogus"),
+    ],
+)
+async def test_batch_rejects_bad_input(client, body, field: str) -> None:
+    response = await client.post("/batch", json=body)
+    assert response.status_code == 422
+    assert field in [d["field"] for d in (await response.get_json())["detail"]]
+
+
+async def test_json_without_content_type_is_accepted(client) -> None:
+    response = await client.post("/predict", data=b'{"text": "curl -d sends form encoding"}')
+    assert response.status_code == 200
+
+
+async def test_too_many_texts_or_too_big_a_body_is_413(make_client) -> None:
+    async with make_client(max_batch_texts=4, max_queue_texts=8, max_body_bytes=2048) as client:
+        response = await client.post("/batch", json={"texts": ["x"] * 5})
+        assert response.status_code == 413
+        assert "limit is 4" in (await response.get_json())["error"]
+        response = await client.post("/predict", json={"text": "x" * 5000})
+        assert response.status_code == 413
+        assert "2048-byte limit" in (await response.get_json())["error"]
+        assert (await client.post("/batch", json={"texts": ["x"] * 4})).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/nope", 404), ("GET", "/predict", 405)])
+async def test_unknown_routes_are_json_errors(client, method: str, path: str, status: int) -> None:
+    response = await client.open(path, method=method)
+    assert response.status_code == status
+    assert "error" in await response.get_json()
+
+
+async def test_api_key(make_client) -> None:
+    async with make_client(api_key="s3cret") as client:
+        assert (await client.get("/health")).status_code == 200  # stays open
+        assert (await client.get("/openapi.json")).status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+            response = await client.post("/predict", json={"text": "x"}, headers=headers)
+            assert response.status_code == 401
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert "API key" in (await response.get_json())["error"]
+        assert (await client.get("/metrics")).status_code == 401
+        ok = await client.post("/predict", json={"text": "x"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+async def test_full_queue_answers_429_with_retry_after(make_client, tiny_classifier) -> None:
+    gated = GatedClassifier(tiny_classifier)
+    async with make_client(
+        classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3
+    ) as client:
+        first = asyncio.create_task(client.post("/predict", json={"text": "first"}))
+        await asyncio.to_thread(gated.entered.wait, 10)  # the model is busy with "first"
+        second = asyncio.create_task(client.post("/batch", json={"texts": ["a", "b"]}))
+        for _ in range(100):  # until "second" is queued
+            await asyncio.sleep(0.01)
+            if client.app.extensions["cockatoo"]["batcher"].waiting_texts == 2:
+                break
+        health = await client.get("/health")  # the event loop is free while the model works
+        assert health.status_code == 200
+        refused = await client.post("/predict", json={"text": "third"})
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "3"
+        assert "busy" in (await refused.get_json())["error"]
+        gated.gate.set()
+        assert (await first).status_code == 200 and (await second).status_code == 200
+
+
+async def test_metrics(client) -> None:
+    await client.post("/predict", json={"text": "x"})
+    await client.post("/predict", json={"text": ""})
+    await client.post("/batch", json={"texts": ["a", "b", "c"]})
+    response = await client.get("/metrics")
+    assert response.status_code == 200 and response.content_type.startswith("text/plain")
+    text = await response.get_data(as_text=True)
+    assert 'cockatoo_requests_total{endpoint="/predict",status="200"} 1.0' in text
+    assert 'cockatoo_requests_total{endpoint="/predict",status="422"} 1.0' in text
+    assert 'cockatoo_request_latency_seconds_count{endpoint="/batch"} 1.0' in text
+    assert "cockatoo_batch_texts_sum 4.0" in text  # 1 + 3 texts scored
+    assert "cockatoo_queue_texts 0.0" in text
+    assert "cockatoo_texts_total 4.0" in text
+
+
+async def test_access_log_has_one_line_per_request_and_no_texts(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="cockatoo_ml.access")
+    await client.post("/predict", json={"text": "private message"})
+    await client.post("/predict", data=b"{")
+    lines = [r.getMessage() for r in caplog.records if r.name == "cockatoo_ml.access"]
+    assert len(lines) == 2
+    assert "POST /predict 200" in lines[0] and "n_texts=1" in lines[0] and "POST /predict 400" in lines[1]
+    assert all("private message" not in line for line in caplog.text.splitlines())
+
+
+async def test_texts_are_logged_only_when_switched_on(make_client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="cockatoo_ml.access")
+    async with make_client(log_texts=True) as client:
+        await client.post("/predict", json={"text": "log me please"})
+    assert any("log me please" in r.getMessage() for r in caplog.records if r.name == "cockatoo_ml.access")
+
+
+async def test_openapi_and_docs(client) -> None:
+    spec = await (await client.get("/openapi.json")).get_json()
+    assert {"/predict", "/batch", "/health"} <= set(spec["paths"])
+    assert "/metrics" not in spec["paths"]
+    predict = spec["paths"]["/predict"]["post"]
+    request_schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert request_schema["title"] == "PredictRequest" and request_schema["required"] == ["text"]
+    assert set(predict["responses"]) >= {"200", "400", "401", "413", "422", "429"}
+    assert predict["responses"]["422"]["content"]["application/json"]["schema"]["title"] == "ErrorResponse"
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in (await docs.get_data(as_text=True)).lower()
+
+
+async def test_no_debug_mode(client) -> None:
+    assert client.app.debug is False
+
+
+# --- property: no client input can produce a 500 ---------------------------------------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+field_names = st.sampled_from(["text", "texts", "threshold", "scam", "nsfw", "extra"])
+bodies = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(field_names, json_values, max_size=3).map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {"text": st.text(max_size=50)},
+        optional={"threshold": st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=3))},
+    ).map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"texts": st.lists(st.text(max_size=20), max_size=5)}, optional={"threshold": json_values})
+    .map(lambda v: json.dumps(v).encode()),
+)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/predict", "/batch"]), body=bodies, content_type=st.sampled_from(["application/json", "text/plain", ""]))
+def test_no_input_produces_a_500(make_client, path: str, body: bytes, content_type: str) -> None:
+    async def send() -> tuple[int, dict]:
+        async with make_client() as client:
+            response = await client.post(path, data=body, headers={"Content-Type": content_type} if content_type else {})
+            return response.status_code, await response.get_json()
+
+    status, payload = asyncio.run(send())
+    assert status in (200, 400, 413, 422), (status, payload)
+    if status != 200:
+        assert isinstance(payload["error"], str) and payload["error"]

@@ -1,0 +1,134 @@
+"""MicroBatcher: coalescing, limits, back-pressure, errors, shutdown, and the event loop staying free."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
+
+
+class RecordingScorer:
+    """Scores a text as its length and remembers every batch; can be held by closing ``gate``."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.thread_names: set[str] = set()
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        self.thread_names.add(threading.current_thread().name)
+        self.entered.set()
+        assert self.gate.wait(timeout=10)
+        self.batches.append(list(texts))
+        if "boom" in texts:
+            raise RuntimeError("scoring bug")
+        return [len(text) for text in texts]
+
+
+@pytest.fixture
+def scorer() -> RecordingScorer:
+    return RecordingScorer()
+
+
+async def started(scorer: RecordingScorer, **limits: float) -> MicroBatcher[int]:
+    options = {"max_batch_texts": 32, "max_wait_ms": 20.0, "max_queue_texts": 100, **limits}
+    batcher: MicroBatcher[int] = MicroBatcher(scorer, **options)  # type: ignore[arg-type]
+    await batcher.start()
+    return batcher
+
+
+@pytest.fixture
+async def batcher(scorer: RecordingScorer) -> AsyncIterator[MicroBatcher[int]]:
+    batcher = await started(scorer)
+    yield batcher
+    await batcher.stop()
+
+
+async def test_concurrent_requests_share_one_call_and_get_their_own_results(batcher, scorer) -> None:
+    texts = [["a"], ["bb", "ccc"], ["dddd"], ["eeeee", "f"]]
+    results = await asyncio.gather(*(batcher.submit(t) for t in texts))
+    assert results == [[1], [2, 3], [4], [5, 1]]
+    assert len(scorer.batches) == 1 and sorted(scorer.batches[0]) == sorted(sum(texts, []))
+
+
+async def test_model_runs_on_its_own_thread(batcher, scorer) -> None:
+    await batcher.submit(["x"])
+    assert scorer.thread_names == {"cockatoo-model_0"}
+
+
+async def test_batch_size_caps_how_many_texts_join(scorer) -> None:
+    batcher = await started(scorer, max_batch_texts=3, max_wait_ms=50)
+    try:
+        results = await asyncio.gather(*(batcher.submit([str(i)]) for i in range(7)))
+    finally:
+        await batcher.stop()
+    assert results == [[1]] * 7
+    assert [len(b) for b in scorer.batches] == [3, 3, 1]
+
+
+async def test_a_lone_request_waits_at_most_max_wait(scorer) -> None:
+    batcher = await started(scorer, max_wait_ms=30)
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await batcher.submit(["solo"]) == [4]
+        assert loop.time() - start < 1.0
+    finally:
+        await batcher.stop()
+
+
+async def test_event_loop_stays_free_while_the_model_works(batcher, scorer) -> None:
+    scorer.gate.clear()
+    pending = asyncio.create_task(batcher.submit(["slow"]))
+    await asyncio.to_thread(scorer.entered.wait, 5)
+    ticks = 0
+    for _ in range(5):  # the loop keeps running other work while the model thread is busy
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 5 and not pending.done()
+    scorer.gate.set()
+    assert await pending == [4]
+
+
+async def test_queue_full_refuses_new_work_until_it_drains(scorer) -> None:
+    batcher = await started(scorer, max_queue_texts=3, max_wait_ms=0)
+    scorer.gate.clear()
+    try:
+        running = asyncio.create_task(batcher.submit(["busy"]))
+        await asyncio.to_thread(scorer.entered.wait, 5)  # taken off the queue: nothing is waiting
+        waiting = asyncio.create_task(batcher.submit(["a", "b"]))
+        await asyncio.sleep(0)
+        assert batcher.waiting_texts == 2
+        with pytest.raises(QueueFullError, match="2 texts already waiting"):
+            await batcher.submit(["c", "d"])
+        scorer.gate.set()
+        assert await running == [4] and await waiting == [1, 1]
+        assert await batcher.submit(["c", "d"]) == [1, 1]
+    finally:
+        scorer.gate.set()
+        await batcher.stop()
+
+
+async def test_a_scoring_error_fails_its_batch_only(batcher, scorer) -> None:
+    with pytest.raises(RuntimeError, match="scoring bug"):
+        await batcher.submit(["boom"])
+    assert await batcher.submit(["fine"]) == [4]
+
+
+async def test_stop_finishes_queued_work(scorer) -> None:
+    batcher = await started(scorer, max_batch_texts=1, max_wait_ms=0)
+    jobs = [asyncio.create_task(batcher.submit([str(i) * i])) for i in range(1, 5)]
+    await asyncio.sleep(0)
+    await batcher.stop()
+    assert [job.result() for job in jobs] == [[1], [2], [3], [4]]
+
+
+async def test_submit_before_start_is_a_bug(scorer) -> None:
+    with pytest.raises(RuntimeError, match="before start"):
+        await MicroBatcher(scorer, max_batch_texts=1, max_wait_ms=0, max_queue_texts=1).submit(["x"])

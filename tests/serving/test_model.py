@@ -1,0 +1,134 @@
+"""TextClassifier: loading, label names, thresholds, batched scoring and windows over long texts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cockatoo_ml.errors import ModelLoadError
+from cockatoo_ml.serving.model import TextClassifier, UnknownLabelError
+
+TEXTS = [
+    "hi",
+    "Send 0.5 BTC to this wallet and we will double it within one hour guaranteed",
+    "What time does the library open on Saturday?",
+    "you are a worthless idiot and everyone hates you, " * 3,
+]
+
+
+def reference_probs(classifier: TextClassifier, text: str) -> np.ndarray:
+    """One window, no batching, no padding: what the scores must equal for a short text."""
+    inputs = classifier.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = classifier.model(input_ids=inputs["input_ids"]).logits[0]
+    return (torch.sigmoid(logits) if classifier.multi_label else torch.softmax(logits, -1)).numpy()
+
+
+def test_labels_and_thresholds_come_from_the_checkpoint(tiny_classifier: TextClassifier, labels) -> None:
+    assert tiny_classifier.labels == labels
+    assert tiny_classifier.thresholds == {"scam": 0.4, "violence": 0.5, "nsfw": 0.6, "harassment": 0.5}
+    assert tiny_classifier.multi_label
+    assert tiny_classifier.window == 64  # the fixture's position limit, below the 512 default cap
+
+
+def test_short_texts_score_as_sigmoid_of_one_unpadded_pass(tiny_classifier: TextClassifier) -> None:
+    results = tiny_classifier.score(TEXTS[:3])
+    for text, result in zip(TEXTS[:3], results):
+        assert result.windows == 1
+        np.testing.assert_allclose(result.scores, reference_probs(tiny_classifier, text), atol=1e-5)
+
+
+def test_packing_under_a_small_token_budget_changes_nothing(tiny_model_dir: Path) -> None:
+    roomy = TextClassifier.load(tiny_model_dir, max_batch_tokens=100_000)
+    tight = TextClassifier.load(tiny_model_dir, max_batch_tokens=64)  # one window per forward pass
+    texts = TEXTS * 5
+    for a, b in zip(roomy.score(texts), tight.score(texts)):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        assert a.windows == b.windows
+
+
+def test_long_text_is_scored_over_overlapping_windows_taking_the_max(tiny_classifier: TextClassifier) -> None:
+    long_text = " ".join(f"word{i}" for i in range(150))  # several hundred tokens, window is 64
+    [result] = tiny_classifier.score([long_text])
+    encoded = tiny_classifier.tokenizer(
+        long_text, truncation=True, max_length=64, stride=tiny_classifier.stride, return_overflowing_tokens=True
+    )
+    windows = encoded["input_ids"]
+    assert result.windows == len(windows) > 3
+    assert tiny_classifier.stride > 0
+    # consecutive windows share `stride` tokens (between the special tokens)
+    assert windows[0][-1 - tiny_classifier.stride : -1] == windows[1][1 : 1 + tiny_classifier.stride]
+    per_window = []
+    for ids in windows:
+        with torch.no_grad():
+            per_window.append(torch.sigmoid(tiny_classifier.model(input_ids=torch.tensor([ids])).logits[0]).numpy())
+    np.testing.assert_allclose(result.scores, np.max(per_window, axis=0), atol=1e-5)
+
+
+def test_window_overlap_zero_means_no_shared_tokens(tiny_model_dir: Path) -> None:
+    classifier = TextClassifier.load(tiny_model_dir, window_overlap=0.0, max_window_tokens=32)
+    assert classifier.window == 32 and classifier.stride == 0
+    [result] = classifier.score([" ".join(["token"] * 90)])  # 90 content tokens, 30 per window
+    assert result.windows == 3
+
+
+def test_single_label_model_uses_softmax(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "single"
+    shutil.copytree(tiny_model_dir, model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["problem_type"] = "single_label_classification"
+    (model_dir / "config.json").write_text(json.dumps(config))
+    classifier = TextClassifier.load(model_dir)
+    assert not classifier.multi_label
+    [result] = classifier.score(["hello there"])
+    assert sum(result.scores) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(result.scores, reference_probs(classifier, "hello there"), atol=1e-5)
+
+
+def test_resolve_thresholds(tiny_classifier: TextClassifier) -> None:
+    assert tiny_classifier.resolve_thresholds(None) == tiny_classifier.thresholds
+    assert tiny_classifier.resolve_thresholds(0.9) == dict.fromkeys(tiny_classifier.labels, 0.9)
+    assert tiny_classifier.resolve_thresholds({"nsfw": 0.1}) == {**tiny_classifier.thresholds, "nsfw": 0.1}
+    with pytest.raises(UnknownLabelError, match="'toxic'.*scam, violence, nsfw, harassment"):
+        tiny_classifier.resolve_thresholds({"toxic": 0.1})
+
+
+def test_missing_thresholds_file_means_one_half(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "thresholds.json").unlink()
+    assert set(TextClassifier.load(model_dir).thresholds.values()) == {0.5}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "does not exist; expected config.json"),
+        ("empty", "has no config.json"),
+        ("bad_config", "cannot load the model in"),
+        ("no_weights", "cannot load the model in"),
+        ("bad_thresholds", "thresholds.json is not a {label: number} JSON object"),
+    ],
+)
+def test_a_broken_model_dir_is_one_clear_error(tiny_model_dir: Path, tmp_path: Path, damage: str, message: str) -> None:
+    model_dir = tmp_path / "model"
+    if damage != "missing":
+        shutil.copytree(tiny_model_dir, model_dir)
+    if damage == "empty":
+        shutil.rmtree(model_dir)
+        model_dir.mkdir()
+    elif damage == "bad_config":
+        (model_dir / "config.json").write_text("{not json")
+    elif damage == "no_weights":
+        (model_dir / "model.safetensors").unlink()
+    elif damage == "bad_thresholds":
+        (model_dir / "thresholds.json").write_text("[0.5]")
+    with pytest.raises(ModelLoadError) as caught:
+        TextClassifier.load(model_dir)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)

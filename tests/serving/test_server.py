@@ -1,0 +1,170 @@
+"""A real Hypercorn process on loopback, driven with ``requests``: start-up via start_api.sh, concurrent clients,
+errors over real HTTP, a failed start-up, and SIGTERM finishing in-flight requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import EXAMPLES, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [text for texts in EXAMPLES.values() for text in texts]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
+    return env
+
+
+class Server:
+    def __init__(self, command: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 90.0) -> Server:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.process.kill()
+        pytest.fail(f"server not ready in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    port = free_port()
+    env = server_env(
+        COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="20", COCKATOO_MAX_BODY_BYTES="65536"
+    )
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
+    yield running
+    assert running.terminate() == 0, running.output()
+
+
+def test_predict_and_batch_over_http(server: Server) -> None:
+    health = requests.get(f"{server.url}/health", timeout=10).json()
+    assert health["status"] == "ok" and health["labels"] == ["scam", "violence", "nsfw", "harassment"]
+    predict = requests.post(f"{server.url}/predict", json={"text": TEXTS[0], "threshold": 0.5}, timeout=10)
+    assert predict.status_code == 200
+    assert set(predict.json()) >= {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
+    batch = requests.post(f"{server.url}/batch", json={"texts": TEXTS[:5]}, timeout=10).json()
+    assert batch["count"] == 5 and [r["text"] for r in batch["results"]] == TEXTS[:5]
+
+
+def test_errors_over_http(server: Server) -> None:
+    malformed = requests.post(f"{server.url}/predict", data=b"{", headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]
+    invalid = requests.post(f"{server.url}/predict", json={"text": "x", "threshold": 7})
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["field"] == "threshold"
+    too_big = requests.post(f"{server.url}/batch", json={"texts": ["x" * 1000] * 100}, timeout=10)
+    assert too_big.status_code == 413 and "65536-byte limit" in too_big.json()["error"]
+
+
+def test_concurrent_clients_get_their_own_answers(server: Server) -> None:
+    expected = {
+        r["text"]: r["predictions"]
+        for r in requests.post(f"{server.url}/batch", json={"texts": TEXTS}, timeout=30).json()["results"]
+    }
+    before = _batches_scored(server)
+
+    def client(offset: int) -> list[tuple[str, dict]]:
+        with requests.Session() as session:
+            answers = []
+            for i in range(6):
+                text = TEXTS[(offset + i) % len(TEXTS)]
+                response = session.post(f"{server.url}/predict", json={"text": text}, timeout=30)
+                assert response.status_code == 200, response.text
+                answers.append((text, response.json()))
+            return answers
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = [a for answers in pool.map(client, range(16)) for a in answers]
+    assert len(answers) == 96
+    for text, body in answers:
+        assert body["text"] == text
+        assert body["predictions"] == pytest.approx(expected[text], abs=2e-4)
+    assert _batches_scored(server) - before < 96  # requests were coalesced into shared forward passes
+
+
+def _batches_scored(server: Server) -> float:
+    for line in requests.get(f"{server.url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("cockatoo_batch_texts_count"):
+            return float(line.split()[-1])
+    raise AssertionError("cockatoo_batch_texts_count missing from /metrics")
+
+
+def test_missing_model_dir_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no_model_here"
+    result = subprocess.run(
+        ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "1"], cwd=REPO_ROOT,
+        env=server_env(COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"model directory {missing} does not exist" in errors[0]
+
+
+def test_sigterm_finishes_in_flight_requests(tiny_model_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("hypercorn")), "tests/serving/slow_app.py:app",
+        "--bind", f"127.0.0.1:{port}", "--workers", "0", "--graceful-timeout", "20",
+    ]
+    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_TEST_SCORE_DELAY_S="2")
+    slow = Server(command, env, port, tmp_path / "slow.log").wait_ready()
+    results: dict[str, requests.Response] = {}
+
+    def call() -> None:
+        results["response"] = requests.post(f"{slow.url}/batch", json={"texts": TEXTS[:4]}, timeout=60)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.5)  # the request is now inside the (slow) model call
+    returncode = slow.terminate()
+    caller.join(timeout=60)
+    assert results["response"].status_code == 200, slow.output()
+    assert results["response"].json()["count"] == 4
+    assert returncode == 0, slow.output()

@@ -1,0 +1,68 @@
+"""Masked BCE with pos_weight and the asymmetric loss count only known labels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cockatoo_ml.errors import ConfigError
+from cockatoo_ml.training.loss import MultiLabelLoss, masked_asymmetric_loss, masked_bce, pos_weight_from_known
+
+
+def test_pos_weight_counts_known_rows_only() -> None:
+    labels = [[1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0]]
+    mask = [[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0]]
+    weight = pos_weight_from_known(labels, mask, max_weight=50)
+    # label 0: known rows 0-3 -> 1 positive, 3 negatives (row 4's positive is unknown and ignored)
+    # label 1: known rows 0,1,2,4 -> 1 positive, 3 negatives; label 2: never known -> 1
+    assert weight.tolist() == pytest.approx([3.0, 3.0, 1.0])
+    capped = pos_weight_from_known([[1, 0]] + [[0, 1]] * 99, [[1, 1]] * 100, max_weight=10)
+    assert capped.tolist() == pytest.approx([10.0, 1.0])  # 99/1 capped; 1/99 floored at 1
+
+
+def test_masked_bce_ignores_unknown_cells() -> None:
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]], requires_grad=True)
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    loss = masked_bce(logits, targets, mask)
+    expected = F.binary_cross_entropy_with_logits(logits[mask.bool()], targets[mask.bool()])
+    assert loss.item() == pytest.approx(expected.item())
+    loss.backward()
+    assert logits.grad[0, 1] == 0  # an unknown label gets no gradient
+    # changing the target of an unknown cell changes nothing
+    assert masked_bce(logits, torch.tensor([[1.0, 1.0], [0.0, 1.0]]), mask).item() == pytest.approx(loss.item())
+
+
+def test_pos_weight_scales_positive_terms() -> None:
+    logits, targets, mask = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.ones(1, 2)
+    plain = masked_bce(logits, targets, mask)
+    weighted = masked_bce(logits, targets, mask, pos_weight=torch.tensor([3.0, 3.0]))
+    # positive cell counts 3x, negative cell unchanged: (3*ln2 + ln2) / 2 vs ln2
+    assert weighted.item() == pytest.approx(plain.item() * 2)
+
+
+def test_batch_without_known_labels_gives_zero_not_nan() -> None:
+    loss = masked_bce(torch.randn(2, 3), torch.ones(2, 3), torch.zeros(2, 3))
+    assert loss.item() == 0.0
+
+
+def test_asl_equals_bce_without_focusing_and_down_weights_easy_negatives() -> None:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(8, 4), (torch.rand(8, 4) > 0.5).float()
+    mask = (torch.rand(8, 4) > 0.3).float()
+    plain = masked_asymmetric_loss(logits, targets, mask, gamma_neg=0, gamma_pos=0, clip=0)
+    assert plain.item() == pytest.approx(masked_bce(logits, targets, mask).item(), rel=1e-5)
+    easy_negative = torch.tensor([[-3.0]])
+    zero, one = torch.zeros(1, 1), torch.ones(1, 1)
+    assert masked_asymmetric_loss(easy_negative, zero, one).item() < masked_bce(easy_negative, zero, one).item() / 10
+
+
+def test_multilabel_loss_dispatch_and_unknown_kind() -> None:
+    logits, targets, mask = torch.randn(3, 2), torch.ones(3, 2), torch.ones(3, 2)
+    assert MultiLabelLoss("bce")(logits, targets, mask).item() == pytest.approx(masked_bce(logits, targets, mask).item())
+    assert MultiLabelLoss("asl")(logits, targets, mask).item() == pytest.approx(
+        masked_asymmetric_loss(logits, targets, mask).item()
+    )
+    with pytest.raises(ConfigError, match="unknown loss"):
+        MultiLabelLoss("focal")

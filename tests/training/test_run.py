@@ -1,0 +1,176 @@
+"""End-to-end training runs with the tiny model: outputs, telemetry, eval-only, resume, atomic output, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, THRESHOLDS_FILE, load_thresholds
+from cockatoo_ml.cli import run_main
+from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED
+from cockatoo_ml.training.run import (
+    evaluate_model_dir,
+    main,
+    max_metric_difference,
+    parse_settings,
+    replace_dir_atomically,
+    train,
+)
+
+
+def tiny_args(data: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--data", str(data), "--base-model", str(model), "--output-dir", str(out),
+        "--batch-size", "8", "--lr", "1e-3", "--logging-steps", "2", "--seed", "0", *extra,
+    ]
+
+
+class Recorder(TrainerCallback):
+    """Records the steps a run takes and the sampler of its training batches; can crash at a given step."""
+
+    def __init__(self, crash_at: int | None = None) -> None:
+        self.crash_at = crash_at
+        self.steps: list[int] = []
+        self.sampler: Any = None
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):  # noqa: ANN001
+        self.sampler = getattr(train_dataloader, "sampler", None) or getattr(train_dataloader, "batch_sampler", None)
+        self.start_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        self.steps.append(state.global_step)
+        if state.global_step == self.crash_at:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, tiny_processed_dir: Path, tiny_model_dir: Path, module_server
+) -> Path:
+    """One tiny run (8 steps) with telemetry switched on by the environment, shared by this module's tests."""
+    out = tmp_path_factory.mktemp("run") / "model"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COCKATOO_TELEMETRY", "1")
+        env.setenv("METRICS_WEBHOOK_URL", module_server.url("/train"))
+        env.setenv("METRICS_VALIDATION_WEBHOOK_URL", module_server.url("/eval"))
+        env.setenv("METRICS_API_KEY", "secret-key")
+        return train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8")))
+
+
+def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> None:
+    for name in ("config.json", "model.safetensors", "tokenizer.json", THRESHOLDS_FILE, EVAL_RESULTS_FILE,
+                 SETTINGS_FILE, "README.md", "plots/pr_curves.png", "plots/f1_vs_threshold.png"):
+        assert (trained / name).is_file(), name
+    config = json.loads((trained / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(labels)}
+    assert config["label2id"] == {label: i for i, label in enumerate(labels)}
+    assert config["problem_type"] == "multi_label_classification"
+    assert set(load_thresholds(trained, labels)) == set(labels)
+    assert json.loads((trained / SETTINGS_FILE).read_text())["max_length"] == 64  # capped at the tiny window
+    assert not list(trained.parent.glob(".model.*"))  # no staging or old directories left behind
+    assert not list(trained.with_name("model.checkpoints").glob("checkpoint-*"))  # spent checkpoints removed
+
+
+def test_eval_results_hold_both_splits_at_default_and_tuned_thresholds(trained: Path, labels) -> None:
+    results = json.loads((trained / EVAL_RESULTS_FILE).read_text())
+    assert results["global_step"] == 8
+    for split in ("validation", "test"):
+        assert results[split]["rows"] == 36
+        for key in (AT_DEFAULT, AT_TUNED):
+            assert {"f1", "micro_f1", "roc_auc", *(f"f1_{label}" for label in labels)} <= set(results[split][key])
+    tuned, default = results["validation"][AT_TUNED], results["validation"][AT_DEFAULT]
+    for label in labels:  # thresholds are F1-optimal on validation, so never worse than 0.5 there
+        assert tuned[f"f1_{label}"] >= default[f"f1_{label}"]
+    card = (trained / "README.md").read_text()
+    assert "# model" in card and "fixture_0" in card and "F1 tuned" in card and "base_model:" in card
+
+
+def test_telemetry_reached_the_loopback_server(trained: Path, module_server, labels) -> None:
+    training = module_server.bodies("/train")
+    validation = module_server.bodies("/eval")
+    assert training and all(set(p) == {"experiment_id", "global_step", "epoch", "metrics", "timestamp"} for p in training)
+    assert any("loss" in p["metrics"] for p in training)
+    assert len(validation) == 4  # evaluated 4 times in 8 steps
+    assert all(p["is_eval"] is True and "eval_f1" in p["metrics"] for p in validation)
+    assert {f"eval_f1_{label}" for label in labels} <= set(validation[-1]["metrics"])
+    assert all(r["headers"]["Authorization"] == "secret-key" for r in module_server.requests)
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_eval_only_reproduces_the_recorded_numbers(trained: Path, split: str, capsys) -> None:
+    result = evaluate_model_dir(parse_settings(["--output-dir", str(trained), "--eval-only", "--eval-split", split]))
+    recorded = json.loads((trained / EVAL_RESULTS_FILE).read_text())[split]
+    assert max_metric_difference(recorded, result) < 1e-9
+    assert recorded[AT_TUNED]["f1"] == pytest.approx(result[AT_TUNED]["f1"])
+    assert "largest difference" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "model"
+    args = tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8", "--eval-steps", "2")
+    crashing = Recorder(crash_at=5)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(parse_settings(args), extra_callbacks=[crashing])
+    assert isinstance(crashing.sampler, LengthGroupedSampler)  # length-grouped training batches
+    assert not out.exists()  # no half-written model where the server looks
+    checkpoints = sorted(p.name for p in (tmp_path / "model.checkpoints").glob("checkpoint-*"))
+    assert "checkpoint-4" in checkpoints and len(checkpoints) <= 3  # save_total_limit 2 (+ the best)
+
+    with pytest.raises(ConfigError, match="--resume"):
+        train(parse_settings(args))  # a fresh run would mix with the interrupted one's checkpoints
+
+    resumed = Recorder()
+    train(parse_settings([*args, "--resume"]), extra_callbacks=[resumed])
+    assert resumed.start_step == 4 and resumed.steps == [5, 6, 7, 8]  # continues, does not restart
+    assert json.loads((out / EVAL_RESULTS_FILE).read_text())["global_step"] == 8
+
+
+def test_cli_turns_user_errors_into_one_line(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path, capsys) -> None:
+    assert run_main(main, tiny_args(tmp_path / "nothing", tiny_model_dir, tmp_path / "m")) == 2
+    assert "no prepared dataset" in capsys.readouterr().err
+    assert run_main(main, ["--output-dir", str(tmp_path / "missing"), "--eval-only"]) == 2
+    assert "no trained model" in capsys.readouterr().err
+    assert run_main(main, tiny_args(tiny_processed_dir, tmp_path / "no-model", tmp_path / "m", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_user_errors_raise_our_types(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="minilm"):
+        train(parse_settings(tiny_args(tiny_processed_dir, tmp_path / "no-model", tmp_path / "m")))
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--resume")))
+    with pytest.raises(ConfigError, match="not a checkpoint"):
+        train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--resume", str(tmp_path))))
+    with pytest.raises(ConfigError, match="batch-size"):
+        parse_settings(["--batch-size", "0"])
+    with pytest.raises(ConfigError, match="CUDA"):
+        train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--precision", "bf16")))
+
+
+def test_eval_only_refuses_a_dataset_with_other_labels(trained: Path, tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    from cockatoo_ml.data.contract import features, save_processed
+
+    rows = [{"text": "hi", "labels": [0.0, 1.0], "label_mask": [1.0, 1.0], "source": "x"}]
+    save_processed(DatasetDict({"test": Dataset.from_list(rows, features=features())}), tmp_path / "d", ["a", "b"])
+    with pytest.raises(DataError, match="predicts"):
+        evaluate_model_dir(parse_settings(["--output-dir", str(trained), "--eval-only", "--data", str(tmp_path / "d")]))
+
+
+def test_replace_dir_atomically_swaps_a_finished_directory(tmp_path: Path) -> None:
+    target, staged = tmp_path / "model", tmp_path / ".model.partial"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    staged.mkdir()
+    (staged / "new.txt").write_text("new")
+    replace_dir_atomically(staged, target)
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
