@@ -63,7 +63,9 @@ def naive_app(model_dir: str):  # type: ignore[no-untyped-def]
     app = Quart(__name__)
 
     def predict_one(text: str, threshold: float) -> dict:
-        scores = {item["label"]: round(item["score"], 4) for item in classify(text, truncation=True, max_length=512)}
+        output = classify(text, truncation=True, max_length=512)
+        items = output[0] if isinstance(output[0], list) else output  # one text may come back nested
+        scores = {item["label"]: round(item["score"], 4) for item in items}
         top = max(scores, key=scores.get)
         return {
             "text": text, "predictions": scores, "positive_labels": [k for k, v in scores.items() if v >= threshold],

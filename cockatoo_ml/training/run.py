@@ -198,6 +198,7 @@ def _eval_steps(settings: TrainSettings, train_rows: int) -> int:
 def _training_arguments(settings: TrainSettings, eval_steps: int, *, for_training: bool) -> TrainingArguments:
     precision = precision_flags(settings.precision)
     on_cuda = torch.cuda.is_available()
+    cpu_processes = not on_cuda and _world_size() > 1
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     return TrainingArguments(
         output_dir=str(settings.checkpoints),
@@ -229,6 +230,9 @@ def _training_arguments(settings: TrainSettings, eval_steps: int, *, for_trainin
         dataloader_num_workers=settings.num_workers if settings.num_workers is not None else (2 if on_cuda else 0),
         dataloader_pin_memory=on_cuda,
         ddp_find_unused_parameters=False,
+        # Several processes without CUDA (torchrun on CPUs): accelerate only sets up gloo DDP when told "cpu".
+        use_cpu=cpu_processes,
+        ddp_backend="gloo" if cpu_processes else None,
         disable_tqdm=False,
         **precision,
     )

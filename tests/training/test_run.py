@@ -31,16 +31,26 @@ def tiny_args(data: Path, model: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
+def _samplers(obj: Any, depth: int = 0) -> list[Any]:
+    """Every sampler reachable from a (possibly accelerate-wrapped) DataLoader."""
+    found = []
+    for name in ("sampler", "batch_sampler"):
+        inner = getattr(obj, name, None)
+        if inner is not None and depth < 4:
+            found += [inner, *_samplers(inner, depth + 1)]
+    return found
+
+
 class Recorder(TrainerCallback):
     """Records the steps a run takes and the sampler of its training batches; can crash at a given step."""
 
     def __init__(self, crash_at: int | None = None) -> None:
         self.crash_at = crash_at
         self.steps: list[int] = []
-        self.sampler: Any = None
+        self.samplers: list[Any] = []
 
     def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):  # noqa: ANN001
-        self.sampler = getattr(train_dataloader, "sampler", None) or getattr(train_dataloader, "batch_sampler", None)
+        self.samplers = _samplers(train_dataloader)
         self.start_step = state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
@@ -117,7 +127,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_proces
     crashing = Recorder(crash_at=5)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(parse_settings(args), extra_callbacks=[crashing])
-    assert isinstance(crashing.sampler, LengthGroupedSampler)  # length-grouped training batches
+    assert any(isinstance(x, LengthGroupedSampler) for x in crashing.samplers)  # length-grouped training batches
     assert not out.exists()  # no half-written model where the server looks
     checkpoints = sorted(p.name for p in (tmp_path / "model.checkpoints").glob("checkpoint-*"))
     assert "checkpoint-4" in checkpoints and len(checkpoints) <= 3  # save_total_limit 2 (+ the best)

@@ -1,0 +1,1 @@
+"""Data stage: sources -> raw files -> prepared ``datasets.DatasetDict``."""

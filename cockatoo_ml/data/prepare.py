@@ -1,0 +1,391 @@
+"""prepare_data.py: load sources -> map labels -> clean -> de-duplicate -> split -> save a DatasetDict.
+
+Every step works on whole columns (pyarrow compute for text, numpy for labels), so time grows linearly with
+rows; see ``benchmarks/bench_prepare.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, DatasetInfo
+from datasets.fingerprint import generate_random_fingerprint
+from datasets.table import InMemoryTable
+from transformers import HfArgumentParser
+
+from cockatoo_ml.cli import report_settings
+from cockatoo_ml.data.contract import META_FILE, SPLITS, STATS_FILE, features, save_processed
+from cockatoo_ml.data.mapping import map_labels, require_columns
+from cockatoo_ml.data.readers import find_source_files, read_source_file
+from cockatoo_ml.data.sources import SourceSelection, SourceSpec, check_unique_names, load_source_set, select_sources
+from cockatoo_ml.errors import ConfigError, DataError
+from cockatoo_ml.registry import data as defaults
+from cockatoo_ml.registry.labels import active_labels
+from cockatoo_ml.registry.paths import PROCESSED_DIR, RAW_DIR
+from cockatoo_ml.registry.training import env_int
+
+log = logging.getLogger(__name__)
+
+# Python's str.isspace() set, written for RE2: ASCII \s, \v, the C0 separators, NEL and Unicode Z* spaces.
+_WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"
+# Any whitespace other than a single space (Zs without U+0020, spelled out), or two spaces in a row.
+_NEEDS_COLLAPSE = r"[\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}\p{Zl}\p{Zp}]|  "
+
+
+UNICODE_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+
+
+@dataclass
+class PrepareSettings(SourceSelection):
+    raw_dir: str = field(
+        default_factory=lambda: os.environ.get(defaults.ENV_RAW_DIR, ""),
+        metadata={"help": "Folder holding one sub-folder per source (default: the TOML's raw_dir, else "
+                  f"{RAW_DIR}). Env: {defaults.ENV_RAW_DIR}."},
+    )
+    output: str = field(
+        default_factory=lambda: os.environ.get(defaults.ENV_PROCESSED_DIR, str(PROCESSED_DIR)),
+        metadata={"help": f"Where to save the prepared DatasetDict. Env: {defaults.ENV_PROCESSED_DIR}."},
+    )
+    seed: int = field(
+        default_factory=lambda: env_int(defaults.ENV_SEED, defaults.SPLIT_SEED),
+        metadata={"help": f"Seed of the train/validation/test split. Env: {defaults.ENV_SEED}."},
+    )
+    train_ratio: float = field(default=defaults.SPLIT_RATIOS["train"], metadata={"help": "Share of texts in train."})
+    validation_ratio: float = field(default=defaults.SPLIT_RATIOS["validation"], metadata={"help": "Share in validation."})
+    test_ratio: float = field(default=defaults.SPLIT_RATIOS["test"], metadata={"help": "Share in test."})
+    unicode_form: str = field(default=defaults.UNICODE_FORM, metadata={"help": "Unicode normal form (NFC, NFKC, ...)."})
+    keep_unlabelled: bool = field(
+        default=not defaults.DROP_UNLABELLED,
+        metadata={"help": "Keep rows whose every label is unknown (they carry no training signal)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.unicode_form not in UNICODE_FORMS:
+            raise ConfigError(f"--unicode-form {self.unicode_form!r} is not one of {UNICODE_FORMS}")
+
+    def ratios(self) -> np.ndarray:
+        ratios = np.array([self.train_ratio, self.validation_ratio, self.test_ratio], dtype=np.float64)
+        if (ratios <= 0).any():
+            raise ConfigError(f"split ratios must all be > 0, got train/validation/test = {ratios.tolist()}")
+        return ratios / ratios.sum()
+
+
+@dataclass
+class SourceReport:
+    """What happened to one source's rows; printed as a table and saved in the stats JSON."""
+
+    name: str
+    status: str = "ok"
+    files: int = 0
+    rows_read: int = 0
+    unparseable_rows: int = 0
+    unparseable_values: int = 0
+    empty_text: int = 0
+    no_known_label: int = 0
+    duplicates: int = 0
+    kept: int = 0
+
+
+@dataclass
+class LoadedRows:
+    """All sources' rows side by side: raw text, label matrix (NaN = unknown) and the source index."""
+
+    text: pa.Array
+    labels: np.ndarray
+    source: np.ndarray
+
+
+def resolve_sources(settings: PrepareSettings) -> tuple[tuple[SourceSpec, ...], Path, str]:
+    """The sources to prepare, the raw dir to read them from, and where the sources came from."""
+    source_set = load_source_set(settings.sources)
+    check_unique_names(source_set.sources, source_set.origin)
+    raw_dir = Path(settings.raw_dir) if settings.raw_dir else (source_set.raw_dir or RAW_DIR)
+    return select_sources(source_set.sources, settings.only), raw_dir, source_set.origin
+
+
+def load_source(spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport) -> tuple[pd.Series, np.ndarray] | None:
+    """Read and map one source; a missing folder or file is a warning and the source is skipped."""
+    folder = spec.source_dir(raw_dir)
+    if not folder.is_dir():
+        report.status = f"skipped: {folder} not found"
+        log.warning("source %s: folder %s not found; skipped (download it or pass --raw-dir)", spec.name, folder)
+        return None
+    paths = find_source_files(spec, folder)
+    if not paths:
+        patterns = list(spec.files) or ["(default for format)"]
+        report.status = f"skipped: no files matching {patterns}"
+        log.warning("source %s: no files matching %s in %s; skipped", spec.name, patterns, folder)
+        return None
+    frames = []
+    for path in paths:
+        raw = read_source_file(path, spec)
+        report.unparseable_rows += raw.bad_rows
+        if raw.frame.empty:
+            log.warning("source %s: %s holds no rows", spec.name, path)
+            continue
+        require_columns(raw.frame, spec, path)
+        frames.append(raw.frame[spec.needed_columns()])
+        report.files += 1
+    if not frames:
+        report.status = "skipped: files hold no rows"
+        return None
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    report.rows_read = len(frame)
+    mapped = map_labels(frame, spec, labels)
+    report.unparseable_values = mapped.bad_values
+    if report.unparseable_rows or report.unparseable_values:
+        log.warning("source %s: %d unparseable row(s) skipped, %d unreadable label value(s) read as unknown",
+                    spec.name, report.unparseable_rows, report.unparseable_values)
+    return mapped.text, mapped.labels
+
+
+def load_all(specs: Sequence[SourceSpec], raw_dir: Path, labels: Sequence[str], reports: list[SourceReport]) -> LoadedRows:
+    texts, matrices, owners = [], [], []
+    for index, spec in enumerate(specs):
+        loaded = load_source(spec, raw_dir, labels, reports[index])
+        if loaded is None:
+            continue
+        text, matrix = loaded
+        array = pa.array(text.astype("string"), from_pandas=True)  # may come back chunked
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        texts.append(array.cast(pa.large_string()))
+        matrices.append(matrix)
+        owners.append(np.full(len(matrix), index, dtype=np.int32))
+    if not texts:
+        raise DataError(
+            f"no rows were loaded from any of the {len(specs)} source(s) under {raw_dir}; "
+            "check the warnings above, run download_data.py, or pass --raw-dir / --sources"
+        )
+    return LoadedRows(pa.concat_arrays(texts), np.concatenate(matrices), np.concatenate(owners))
+
+
+def clean_texts(text: pa.Array, unicode_form: str) -> pa.Array:
+    """Unicode-normalise, collapse every whitespace run to one space, strip the ends (nulls stay null)."""
+    text = pc.utf8_normalize(text, form=unicode_form)
+    # Regex replacement is the slow step: run it only on the rows that need it (a cheap match finds them).
+    needs = pc.fill_null(pc.match_substring_regex(text, _NEEDS_COLLAPSE), False)
+    if pc.any(needs).as_py():
+        collapsed = pc.replace_substring_regex(text.filter(needs), _WHITESPACE, " ")
+        text = pc.replace_with_mask(text, needs, collapsed.cast(text.type))
+    return pc.utf8_trim(text, characters=" ")
+
+
+def count_by_source(mask: np.ndarray, source: np.ndarray, n_sources: int) -> np.ndarray:
+    return np.bincount(source[mask], minlength=n_sources)
+
+
+def deduplicate(text: pa.Array, labels: np.ndarray, source: np.ndarray) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge rows with the same cleaned text: a label is known if any copy knows it and positive if any known
+    copy says so; the row keeps the first copy's source. Returns the unique texts, merged labels, their
+    sources and a mask of the rows that were folded into an earlier copy."""
+    encoded = text.dictionary_encode()  # codes follow first appearance, so code order = first-copy order
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    n_unique = len(encoded.dictionary)
+    _, first = np.unique(codes, return_index=True)
+    duplicate = np.ones(len(codes), dtype=bool)
+    duplicate[first] = False
+    known = ~np.isnan(labels)
+    merged = np.full((n_unique, labels.shape[1]), np.nan, dtype=np.float32)
+    for j in range(labels.shape[1]):
+        any_known = np.bincount(codes, weights=known[:, j], minlength=n_unique) > 0
+        any_positive = np.bincount(codes, weights=known[:, j] & (labels[:, j] == 1), minlength=n_unique) > 0
+        merged[any_known, j] = any_positive[any_known]
+    return encoded.dictionary, merged, source[first], duplicate
+
+
+def assign_splits(labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, seed: int,
+                  names: Sequence[str] = ()) -> np.ndarray:
+    """Split index (0 train, 1 validation, 2 test) per row, stratified by source and label pattern.
+
+    Rows with the same source and the same positive/negative/unknown pattern form a stratum; each stratum is
+    shuffled and cut by the ratios with a random phase, so even tiny strata spread fairly. Texts are unique
+    after de-duplication, so no text can land in two splits.
+    """
+    rng = np.random.default_rng(seed)
+    n, n_labels = labels.shape
+    state = np.where(np.isnan(labels), 2, labels).astype(np.int64)  # 0 negative, 1 positive, 2 unknown
+    pattern = state @ (3 ** np.arange(n_labels, dtype=np.int64))
+    strata = source.astype(np.int64) * 3**n_labels + pattern
+    order = np.lexsort((rng.random(n), strata))
+    sorted_strata = strata[order]
+    starts = np.flatnonzero(np.r_[True, sorted_strata[1:] != sorted_strata[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    group = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(n) - starts[group]
+    position = (rank + rng.random(len(starts))[group]) / sizes[group]
+    splits = np.empty(n, dtype=np.int64)
+    splits[order] = np.searchsorted(np.cumsum(ratios)[:-1], position, side="right")
+    ensure_positives_everywhere(labels, splits, len(ratios), rng, names)
+    return splits
+
+
+def ensure_positives_everywhere(labels: np.ndarray, splits: np.ndarray, n_splits: int, rng: np.random.Generator,
+                                names: Sequence[str] = ()) -> None:
+    """Where a label has positives but a split got none, move one positive row there from the split with the
+    most, preferring rows that are not the only positive of another label in that split. In place."""
+    positive = labels == 1
+    for j in range(labels.shape[1]):
+        if positive[:, j].sum() < n_splits:
+            if positive[:, j].any():
+                name = names[j] if names else f"#{j}"
+                log.warning("label %s has only %d positive(s): some splits will have none", name, positive[:, j].sum())
+            continue
+        for target in range(n_splits):
+            counts = np.bincount(splits[positive[:, j]], minlength=n_splits)
+            if counts[target]:
+                continue
+            donor = int(np.argmax(counts))
+            candidates = np.flatnonzero(positive[:, j] & (splits == donor))
+            per_label = positive[splits == donor].sum(axis=0)
+            safe = candidates[~(positive[candidates] & (per_label <= 1)).any(axis=1)]
+            splits[rng.choice(safe if len(safe) else candidates)] = target
+
+
+def label_stats(labels: np.ndarray, splits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+    stats: dict[str, dict[str, dict[str, int]]] = {}
+    for index, split in enumerate(SPLITS):
+        part = labels[splits == index]
+        stats[split] = {
+            name: {
+                "positive": int(np.sum(part[:, j] == 1)),
+                "negative": int(np.sum(part[:, j] == 0)),
+                "unknown": int(np.sum(np.isnan(part[:, j]))),
+            }
+            for j, name in enumerate(label_names)
+        }
+    return stats
+
+
+def format_label_table(stats: dict[str, dict[str, dict[str, int]]]) -> str:
+    lines = [f"{'split':<11} {'label':<12} {'positive':>9} {'negative':>9} {'unknown':>9}"]
+    for split, per_label in stats.items():
+        for label, counts in per_label.items():
+            lines.append(f"{split:<11} {label:<12} {counts['positive']:>9} {counts['negative']:>9} {counts['unknown']:>9}")
+    return "\n".join(lines)
+
+
+def format_source_table(reports: Sequence[SourceReport]) -> str:
+    columns = ("files", "rows_read", "unparseable_rows", "unparseable_values", "empty_text", "no_known_label",
+               "duplicates", "kept")
+    width = max(len(r.name) for r in reports)
+    lines = [f"{'source':<{width}} " + " ".join(f"{c:>{len(c)}}" for c in columns) + "  status"]
+    for r in reports:
+        lines.append(f"{r.name:<{width}} " + " ".join(f"{getattr(r, c):>{len(c)}}" for c in columns) + f"  {r.status}")
+    return "\n".join(lines)
+
+
+def build_split(text: pa.Array, labels: np.ndarray, source_names: np.ndarray) -> Dataset:
+    n, n_labels = labels.shape
+    offsets = pa.array(np.arange(0, (n + 1) * n_labels, n_labels, dtype=np.int32))
+    mask = (~np.isnan(labels)).astype(np.float32)
+    table = pa.table(
+        {
+            "text": text.cast(pa.string()),
+            "labels": pa.ListArray.from_arrays(offsets, pa.array(np.nan_to_num(labels, nan=0.0).ravel())),
+            "label_mask": pa.ListArray.from_arrays(offsets, pa.array(mask.ravel())),
+            "source": pa.array(source_names, type=pa.string()),
+        }
+    ).cast(features().arrow_schema)
+    # A random fingerprint: hashing the whole table for one costs more than building it.
+    return Dataset(InMemoryTable(table), info=DatasetInfo(features=features()), fingerprint=generate_random_fingerprint())
+
+
+def check_output(output: Path) -> None:
+    """Refuse to replace a folder that is not a prepared dataset: bad input loses nothing."""
+    if output.exists() and (not output.is_dir() or (any(output.iterdir()) and not (output / META_FILE).is_file())):
+        raise ConfigError(f"{output} exists and is not a prepared dataset; choose another --output or remove it")
+
+
+def staging_dir(output: Path) -> Path:
+    return output.with_name(f".{output.name}.tmp-{os.getpid()}")
+
+
+def write_output(output: Path, dataset: DatasetDict, labels: Sequence[str], meta: dict, stats: dict) -> None:
+    """Save into the staging folder (which already holds the settings), then swap it in, so a failed run
+    leaves the previous data intact."""
+    staging = staging_dir(output)
+    save_processed(dataset, staging, labels, meta)
+    (staging / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+    retired = output.with_name(f".{output.name}.old-{os.getpid()}")
+    if output.exists():
+        output.rename(retired)
+    staging.rename(output)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def prepare(settings: PrepareSettings) -> dict:
+    """Run the whole stage; returns the stats that were saved as ``STATS_FILE``."""
+    labels = list(active_labels())
+    ratios = settings.ratios()
+    specs, raw_dir, origin = resolve_sources(settings)
+    output = Path(settings.output)
+    check_output(output)
+    resolved = {**asdict(settings), "sources": origin, "raw_dir": str(raw_dir), "labels": labels,
+                "source_names": [s.name for s in specs], "ratios": dict(zip(SPLITS, ratios.tolist()))}
+    staging = staging_dir(output)
+    shutil.rmtree(staging, ignore_errors=True)
+    report_settings("prepare", resolved, save_to=staging / defaults.PREPARE_SETTINGS_FILE)
+    try:
+        return prepare_into(settings, specs, raw_dir, labels, ratios, output, resolved)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left behind when the run failed
+
+
+def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir: Path, labels: list[str],
+                 ratios: np.ndarray, output: Path, resolved: dict) -> dict:
+    reports = [SourceReport(spec.name) for spec in specs]
+    rows = load_all(specs, raw_dir, labels, reports)
+    n_sources = len(specs)
+    text = clean_texts(rows.text, settings.unicode_form)
+    empty = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
+    unlabelled = np.isnan(rows.labels).all(axis=1) & ~empty & (not settings.keep_unlabelled)
+    for report, count in zip(reports, count_by_source(empty, rows.source, n_sources)):
+        report.empty_text = int(count)
+    for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources)):
+        report.no_known_label = int(count)
+    keep = ~(empty | unlabelled)
+    if not keep.any():
+        raise DataError("every loaded row was empty or had no known label; nothing to prepare")
+    text = text.filter(pa.array(keep))
+    unique_text, merged, source, duplicate = deduplicate(text, rows.labels[keep], rows.source[keep])
+    for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources)):
+        report.duplicates = int(count)
+    for report, count in zip(reports, np.bincount(source, minlength=n_sources)):
+        report.kept = int(count)
+
+    splits = assign_splits(merged, source, ratios, settings.seed, labels)
+    names = np.array([spec.name for spec in specs], dtype=object)
+    dataset = DatasetDict(
+        {
+            split: build_split(unique_text.filter(pa.array(splits == index)), merged[splits == index], names[source[splits == index]])
+            for index, split in enumerate(SPLITS)
+        }
+    )
+    stats = {
+        "labels": label_stats(merged, splits, labels),
+        "rows": {split: int(np.sum(splits == index)) for index, split in enumerate(SPLITS)},
+        "sources": [asdict(r) for r in reports],
+    }
+    print(format_source_table(reports))
+    print()
+    print(format_label_table(stats["labels"]))
+    write_output(output, dataset, labels, {"sources": resolved["source_names"], "seed": settings.seed}, stats)
+    log.info("saved %s rows to %s (%s)", sum(stats["rows"].values()), output,
+             ", ".join(f"{k} {v}" for k, v in stats["rows"].items()))
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    (settings,) = HfArgumentParser(PrepareSettings).parse_args_into_dataclasses(args=argv)
+    prepare(settings)
+    return 0

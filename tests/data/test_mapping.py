@@ -1,0 +1,95 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cockatoo_ml.data.mapping import column_scores, map_labels, merge_scores
+from cockatoo_ml.data.sources import LabelRule
+from cockatoo_ml.errors import DataError
+
+from .helpers import LABELS, as_lists, spec
+
+NAN = np.nan
+
+
+def test_value_map_is_case_insensitive_allows_unknown_and_counts_unmapped() -> None:
+    rule = LabelRule(columns=("LABEL",), values={"ham": 0, "smishing": 1, "spam": "unknown"})
+    series = pd.Series(["ham", "Smishing", " smishing ", "Spam", None, "", "phish"], name="LABEL")
+    scores, bad = column_scores(series, rule)
+    assert as_lists(scores[:, None]) == [[0.0], [1.0], [1.0], [None], [None], [None], [None]]
+    assert bad == 1  # "phish" is present but not in the map
+
+
+def test_value_map_on_integer_and_float_columns() -> None:
+    rule = LabelRule(columns=("class",), values={"0": 1, "1": "unknown", "2": 0})
+    assert as_lists(column_scores(pd.Series([0, 1, 2]), rule)[0][:, None]) == [[1.0], [None], [0.0]]
+    assert as_lists(column_scores(pd.Series([0.0, NAN, 2.0]), rule)[0][:, None]) == [[1.0], [None], [0.0]]
+
+
+def test_numbers_booleans_and_unreadable_cells() -> None:
+    rule = LabelRule(columns=("x",))
+    scores, bad = column_scores(pd.Series(["1", " 0 ", "true", "FALSE", "0.7", "", None, "n/a"]), rule)
+    assert as_lists(scores[:, None]) == [[1.0], [0.0], [1.0], [0.0], [0.7], [None], [None], [None]]
+    assert bad == 1
+    assert column_scores(pd.Series([True, False]), rule)[0].tolist() == [1.0, 0.0]
+
+
+# Rows: (a, b) column scores; threshold 0.5. Expected labels per merge, strict and with missing="ignore".
+ROWS = np.array([[1, 0], [0, 0], [1, NAN], [0, NAN], [NAN, NAN], [1, 1], [0.4, 0.8]], dtype=float)
+
+
+@pytest.mark.parametrize(
+    ("merge", "missing", "expected"),
+    [
+        ("any", "unknown", [1, 0, 1, None, None, 1, 1]),
+        ("max", "unknown", [1, 0, 1, None, None, 1, 1]),
+        ("all", "unknown", [0, 0, None, 0, None, 1, 0]),
+        ("mean", "unknown", [1, 0, None, None, None, 1, 1]),
+        ("any", "ignore", [1, 0, 1, 0, None, 1, 1]),
+        ("all", "ignore", [0, 0, 1, 0, None, 1, 0]),
+        ("mean", "ignore", [1, 0, 1, 0, None, 1, 1]),
+    ],
+)
+def test_merge_with_unknown_values(merge: str, missing: str, expected: list) -> None:
+    rule = LabelRule(columns=("a", "b"), merge=merge, missing=missing)
+    result = merge_scores(ROWS, rule)
+    assert [None if np.isnan(v) else int(v) for v in result] == expected
+
+
+def test_threshold_is_inclusive() -> None:
+    rule = LabelRule(columns=("s",), threshold=0.5)
+    assert merge_scores(np.array([[0.5], [0.49]]), rule).tolist() == [1.0, 0.0]
+
+
+def test_map_labels_marks_unannotated_labels_unknown_and_ignores_foreign_rules() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [1, 0], "other": [1, 1]})
+    source = spec(labels={"harassment": LabelRule(columns=("label",)), "spam": LabelRule(columns=("other",))})
+    mapped = map_labels(frame, source, LABELS)
+    assert as_lists(mapped.labels) == [[None, None, None, 1.0], [None, None, None, 0.0]]
+    assert mapped.text.tolist() == ["a", "b"]
+
+
+def test_two_labels_may_read_one_column_with_different_value_maps() -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "kind": ["threat", "insult"]})
+    source = spec(labels={
+        "violence": LabelRule(columns=("kind",), values={"threat": 1, "insult": 0}),
+        "harassment": LabelRule(columns=("kind",), values={"threat": 1, "insult": 1}),
+    })
+    assert as_lists(map_labels(frame, source, LABELS).labels) == [[None, 1.0, None, 1.0], [None, 0.0, None, 1.0]]
+
+
+def test_group_by_averages_annotators_before_the_threshold() -> None:
+    frame = pd.DataFrame({
+        "comment_id": [7, 7, 7, 8, 8],
+        "text": ["x", "x", "x", "y", "y"],
+        "violence": [4, 3, NAN, 0, 4],  # 7 -> 3.5 (NaN annotator skipped), 8 -> 2.0
+    })
+    source = spec(group_by="comment_id", labels={"violence": LabelRule(columns=("violence",), threshold=3)})
+    mapped = map_labels(frame, source, LABELS)
+    assert mapped.text.tolist() == ["x", "y"]
+    assert as_lists(mapped.labels)[0][1] == 1.0 and as_lists(mapped.labels)[1][1] == 0.0
+
+
+def test_missing_column_names_source_column_and_columns_found() -> None:
+    frame = pd.DataFrame({"text": ["a"], "lable": [1]})
+    with pytest.raises(DataError, match=r"source src: column 'label' not found in .*columns found: \['text', 'lable'\]"):
+        map_labels(frame, spec(), LABELS)
