@@ -1,10 +1,18 @@
 # Sourced (not run) by test.sh and quickstart.sh from the repository root: create or reuse .venv and install
 # requirements.txt into it, only again when requirements.txt changed since the last successful install.
-# PYTHON picks the interpreter that creates .venv (default python3; the project needs 3.10 or newer).
+# PYTHON picks the interpreter that creates .venv (default python3).
 
 ensure_venv() {
   local python=${PYTHON:-python3}
   if [ ! -x .venv/bin/python ]; then
+    # tomllib (sources TOML files) and the package's type syntax need Python 3.11.
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      local found
+      found=$("$python" -V 2>/dev/null) || found="not found"
+      echo "error: Python 3.11 or newer is needed to create .venv; '$python' is $found." \
+        "Install it or set PYTHON=python3.11" >&2
+      return 2
+    fi
     echo "creating .venv with $python"
     "$python" -m venv .venv
   fi

@@ -139,6 +139,20 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> No
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_without_python_311_it_says_which_interpreter_to_use(tmp_path: Path) -> None:
+    # A copy of the scripts without .venv: quickstart.sh must create one and cannot with this interpreter.
+    (tmp_path / "scripts").mkdir()
+    for name in ("quickstart.sh", "requirements.txt", "scripts/venv.sh"):
+        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+    (tmp_path / "quickstart.sh").chmod(0o755)
+    done = subprocess.run([str(tmp_path / "quickstart.sh")], env=quickstart_env(PYTHON=str(tmp_path / "python2")),
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "Python 3.11 or newer is needed" in done.stderr and "not found" in done.stderr
+    assert "PYTHON=python3.11" in done.stderr
+    assert not (tmp_path / ".venv").exists()
+
+
 def test_a_busy_port_fails_before_any_work(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

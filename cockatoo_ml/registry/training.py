@@ -5,6 +5,7 @@ as ``training_settings.json`` in its model directory."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # --- optimisation -----------------------------------------------------------------------------------------
 EPOCHS = 3.0
@@ -52,28 +53,24 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: float, cast: type, kind: str) -> Any:
     from cockatoo_ml.errors import ConfigError
 
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; unset it or give e.g. {name}={default}") from None
+        raise ConfigError(f"{name}={raw!r} is not {kind}; unset it or give e.g. {name}={default}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
-    from cockatoo_ml.errors import ConfigError
-
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; unset it or give e.g. {name}={default}") from None
+    return _env_number(name, default, float, "a number")
 
 
 def env_flag(name: str) -> bool:

@@ -36,6 +36,22 @@ def _label_grid(n: int) -> tuple[plt.Figure, np.ndarray]:
     return fig, axes.flat
 
 
+def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+
+
+def _save(fig: plt.Figure, title: str, path: Path) -> Path:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_pr_curves(
     probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, label_names: Sequence[str], path: Path, split: str
 ) -> Path:
@@ -43,11 +59,7 @@ def plot_pr_curves(
     fig, axes = _label_grid(len(label_names))
     for j, (name, ax) in enumerate(zip(label_names, axes)):
         scores, truth = _known_rows(probs, labels, mask, j)
-        ax.set_title(name)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
+        _axes(ax, name, "recall", "precision")
         if truth.any():
             precision, recall, _ = precision_recall_curve(truth, scores)
             ax.plot(recall, precision)
@@ -55,11 +67,7 @@ def plot_pr_curves(
             ax.legend(loc="lower left")
         else:
             ax.text(0.5, 0.5, "no known positives", ha="center")
-    fig.suptitle(f"Precision-recall per label ({split})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, f"Precision-recall per label ({split})", path)
 
 
 def plot_f1_vs_threshold(
@@ -79,16 +87,9 @@ def plot_f1_vs_threshold(
         ax.plot(grid, f1_curve(scores, truth, grid))
         ax.axvline(0.5, linestyle=":", color="grey", label="0.5")
         ax.axvline(thresholds[name], color="red", label=f"tuned {thresholds[name]:.2f}")
-        ax.set_title(name)
-        ax.set_xlabel("threshold")
-        ax.set_ylabel("F1")
-        ax.set_ylim(0, 1.02)
+        _axes(ax, name, "threshold", "F1")
         ax.legend(loc="lower left")
-    fig.suptitle(f"F1 vs threshold ({split})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, f"F1 vs threshold ({split})", path)
 
 
 def write_plots(

@@ -147,6 +147,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
     for name in ("batch_size", "grad_accum", "logging_steps", "save_total_limit"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(settings, name)})")
+    if not 0 <= settings.warmup_ratio < 1:
+        raise ConfigError(f"--warmup-ratio is a share of the run, from 0 up to (not including) 1 (got {settings.warmup_ratio})")
     if settings.max_length is not None and settings.max_length < 8:
         raise ConfigError(f"--max-length must be at least 8 (got {settings.max_length})")
     return settings
@@ -347,6 +349,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         "max_length": max_length,
         "eval_steps": eval_steps,
         "precision": precision_name(precision_flags(settings.precision)),
+        "tf32": bool(precision_flags(settings.precision)["tf32"]),
         "world_size": args.world_size,
         "checkpoint_dir": str(settings.checkpoints),
     }

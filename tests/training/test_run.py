@@ -160,6 +160,8 @@ def test_user_errors_raise_our_types(tmp_path: Path, tiny_processed_dir: Path, t
         train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--resume", str(tmp_path))))
     with pytest.raises(ConfigError, match="batch-size"):
         parse_settings(["--batch-size", "0"])
+    with pytest.raises(ConfigError, match="warmup-ratio"):
+        parse_settings(["--warmup-ratio", "1.5"])
     with pytest.raises(ConfigError, match="CUDA"):
         train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--precision", "bf16")))
 

@@ -1,0 +1,70 @@
+"""Model card and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cockatoo_ml.training.metrics import multilabel_metrics
+from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED, metrics_table, write_model_card, write_plots
+
+NAMES = ("scam", "nsfw")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def predictions():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((30, 2)) > 0.5).astype(float)
+    probs = np.clip(labels * 0.4 + rng.random((30, 2)) * 0.6, 0, 1)
+    mask = np.ones_like(labels)
+    mask[:, 1] = 0  # nsfw never known: the plots must cope
+    return probs, labels, mask
+
+
+def test_plots_are_pngs(tmp_path: Path) -> None:
+    paths = write_plots(tmp_path, *predictions(), NAMES, {"scam": 0.4, "nsfw": 0.5}, split="validation")
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["plots/pr_curves.png", "plots/f1_vs_threshold.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+def test_model_card_names_base_model_sources_labels_and_metrics(tmp_path: Path) -> None:
+    probs, labels, mask = predictions()
+    thresholds = {"scam": 0.42, "nsfw": 0.5}
+    results = {
+        "validation": {
+            "rows": 30,
+            AT_DEFAULT: multilabel_metrics(probs, labels, mask, NAMES, 0.5),
+            AT_TUNED: multilabel_metrics(probs, labels, mask, NAMES, thresholds),
+        },
+        "global_step": 300,
+    }
+    card = write_model_card(
+        tmp_path,
+        title="constellation_one_text",
+        base_model="microsoft/deberta-v3-base",
+        data_dir="data/processed_text",
+        label_names=NAMES,
+        label_stats={"scam": {"known": 30, "positive": 14, "pos_weight": 1.14}, "nsfw": {"known": 0, "positive": 0}},
+        source_counts={"train": {"sms_spam": 20, "ethos": 10}, "validation": {"sms_spam": 3}},
+        thresholds=thresholds,
+        eval_results=results,
+        settings={"lr": 5e-5, "max_length": 128},
+    ).read_text()
+    assert card.startswith("---\n") and "base_model: microsoft/deberta-v3-base" in card
+    assert "# constellation_one_text" in card
+    assert "| 0 | scam | 30 | 14 | 1.140 | 0.42 |" in card
+    assert "| sms_spam | 20 | 3 |" in card and "| ethos | 10 | 0 |" in card
+    assert "### validation (30 rows)" in card and "| global_step | 300 |" in card
+    assert "plots/pr_curves.png" in card
+
+
+def test_metrics_table_has_a_row_per_label_and_averages() -> None:
+    probs, labels, mask = predictions()
+    at = multilabel_metrics(probs, labels, mask, NAMES, 0.5)
+    table = metrics_table(NAMES, at, at).splitlines()
+    assert len(table) == 2 + len(NAMES) + 2
+    assert table[2].startswith(f"| scam | {at['precision_scam']:.3f} |")
+    assert table[3].startswith("| nsfw | – |")  # never known: no figures rather than zeros
+    assert table[-1].startswith("| **micro** |")
