@@ -99,11 +99,12 @@ if [ "$RETRAIN" = 0 ] && [ "$MODEL_DIR/config.json" -nt "$data_meta" ]; then
   echo "  reusing the trained demo model (--retrain to train it again)"
 else
   started=$SECONDS
+  # The demo has no use for resuming: an interrupted run's checkpoints would only make train_text.py refuse.
+  rm -rf "$MODEL_DIR.checkpoints"
   .venv/bin/python train_text.py --data "$DATA_DIR" --output-dir "$MODEL_DIR" \
     --checkpoint-dir "$MODEL_DIR.checkpoints" --base-model "$DEMO_BASE_MODEL" --epochs "$DEMO_EPOCHS" \
     --lr "$DEMO_LR" --batch-size "$DEMO_BATCH_SIZE" --max-length "$DEMO_MAX_LENGTH" --seed "$DEMO_SEED"
-  # The finished model is complete on its own; the demo has no use for resumable checkpoints (~1 GB).
-  rm -rf "$MODEL_DIR.checkpoints"
+  rm -rf "$MODEL_DIR.checkpoints"  # the finished model is complete on its own
   echo "  trained the demo model in $((SECONDS - started)) s"
 fi
 

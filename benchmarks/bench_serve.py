@@ -42,10 +42,11 @@ TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
 class BenchArgs:
     model_dir: str = field(default="", metadata={"help": "Model dir to serve; default: MiniLM with a fresh 4-label head."})
     texts_file: str = field(default=str(DEFAULT_TEXTS), metadata={"help": "One text per line."})
-    batch_requests: int = field(default=16, metadata={"help": "Timed /batch requests per server."})
+    rounds: int = field(default=2, metadata={"help": "Measurement rounds, alternating between the servers."})
+    batch_requests: int = field(default=6, metadata={"help": "Timed /batch requests per server and round."})
     batch_size: int = field(default=64, metadata={"help": "Texts per /batch request."})
     clients: int = field(default=16, metadata={"help": "Concurrent /predict clients."})
-    predict_requests: int = field(default=20, metadata={"help": "Timed /predict requests per client."})
+    predict_requests: int = field(default=8, metadata={"help": "Timed /predict requests per client and round."})
     long_share: float = field(default=0.1, metadata={"help": "Share of texts made long by joining lines."})
     seed: int = field(default=0, metadata={"help": "Random seed for picking texts."})
     serve_naive: bool = field(default=False, metadata={"help": "Internal: run the naive server in this process."})
@@ -104,9 +105,19 @@ def serve_naive(model_dir: str, port: int) -> None:
 # --- driving a server -------------------------------------------------------------------------------------
 @dataclass
 class Measured:
-    texts_per_s: float
-    p50_ms: float
-    p99_ms: float
+    """Requests of one kind sent to one server, over all rounds."""
+
+    texts: int = 0
+    wall_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.texts / self.wall_s
+
+    def percentile_ms(self, q: int) -> float:
+        values = self.latencies
+        return 1000 * (statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0])
 
 
 class ServerProcess:
@@ -115,16 +126,18 @@ class ServerProcess:
         self.log = log
         with log.open("wb") as sink:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> ServerProcess:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{log.read_text(errors='replace')}")
+                raise RuntimeError(f"server exited early:\n{self.log.read_text(errors='replace')}")
             try:
                 if requests.get(f"{self.url}/health", timeout=1).ok:
-                    return
+                    return self
             except requests.ConnectionError:
                 time.sleep(0.3)
-        raise RuntimeError(f"server not ready:\n{log.read_text(errors='replace')}")
+        raise RuntimeError(f"server not ready:\n{self.log.read_text(errors='replace')}")
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory (VmHWM) of the server process and any worker children."""
@@ -145,11 +158,7 @@ class ServerProcess:
             self.process.kill()
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
-def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: int) -> Measured:
+def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: int, into: Measured) -> None:
     """Each inner list is one client's requests, sent one after another; clients run concurrently."""
 
     def client(requests_of_client: list[dict]) -> list[float]:
@@ -165,12 +174,9 @@ def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: in
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
         latencies = [lat for lats in pool.map(client, payloads) for lat in lats]
-    wall = time.perf_counter() - start
-    return Measured(
-        texts_per_s=len(latencies) * texts_per_request / wall,
-        p50_ms=_percentile(latencies, 50) * 1000,
-        p99_ms=_percentile(latencies, 99) * 1000,
-    )
+    into.wall_s += time.perf_counter() - start
+    into.texts += len(latencies) * texts_per_request
+    into.latencies.extend(latencies)
 
 
 def load_texts(path: Path, long_share: float, seed: int) -> list[str]:
@@ -209,18 +215,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_server(name: str, server: ServerProcess, texts: list[str], args: BenchArgs) -> dict[str, object]:
-    cursor = iter(texts * 100)
-    warm = [[{"texts": [next(cursor) for _ in range(args.batch_size)]}], [{"text": next(cursor)}] * 4]
-    drive(server.url, "/batch", warm[:1], args.batch_size)
-    drive(server.url, "/predict", warm[1:], 1)
-    batch_payloads = [[{"texts": [next(cursor) for _ in range(args.batch_size)]} for _ in range(args.batch_requests)]]
-    predict_payloads = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
-    print(f"[{name}] /batch: {args.batch_requests} x {args.batch_size} texts, load {os.getloadavg()[0]:.2f}", flush=True)
-    batch = drive(server.url, "/batch", batch_payloads, args.batch_size)
-    print(f"[{name}] /predict: {args.clients} clients x {args.predict_requests}, load {os.getloadavg()[0]:.2f}", flush=True)
-    predict = drive(server.url, "/predict", predict_payloads, 1)
-    return {"batch": batch, "predict": predict, "rss": server.peak_rss_mb()}
+def run_rounds(servers: dict[str, ServerProcess], texts: list[str], args: BenchArgs) -> dict[str, dict]:
+    """Rounds alternate between the servers, so a change in the machine's load hits both alike."""
+    cursor = iter(texts * 1000)
+    results = {name: {"batch": Measured(), "predict": Measured()} for name in servers}
+    for name, server in servers.items():  # warm-up, not measured
+        drive(server.url, "/batch", [[{"texts": [next(cursor) for _ in range(args.batch_size)]}]], 1, Measured())
+        drive(server.url, "/predict", [[{"text": next(cursor)}] * 2 for _ in range(4)], 1, Measured())
+    for round_index in range(args.rounds):
+        for name, server in servers.items():
+            print(f"round {round_index + 1}/{args.rounds} {name:5}: load {os.getloadavg()[0]:.2f}", flush=True)
+            batch = [[{"texts": [next(cursor) for _ in range(args.batch_size)]} for _ in range(args.batch_requests)]]
+            drive(server.url, "/batch", batch, args.batch_size, results[name]["batch"])
+            predict = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
+            drive(server.url, "/predict", predict, 1, results[name]["predict"])
+    for name, server in servers.items():
+        results[name]["rss"] = server.peak_rss_mb()
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,47 +246,54 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
         env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        print(f"model {model_dir}; {len(texts)} texts; cpu {os.cpu_count()}; load {os.getloadavg()}", flush=True)
-        results = {}
-        port = free_port()
-        ours = ServerProcess(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, Path(tmp) / "ours.log")
+        print(f"model {model_dir}; {len(texts)} texts; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+        ours_port, naive_port = free_port(), free_port()
+        servers = {
+            "ours": ServerProcess(
+                ["bash", "start_api.sh", "127.0.0.1", str(ours_port), "1"], env, ours_port, Path(tmp) / "ours.log"
+            ),
+            "naive": ServerProcess(
+                [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(naive_port)],
+                env, naive_port, Path(tmp) / "naive.log",
+            ),
+        }
         try:
-            results["ours"] = bench_server("ours", ours, texts, args)
+            for server in servers.values():
+                server.wait_ready()
+            results = run_rounds(servers, texts, args)
         finally:
-            ours.stop()
-        port = free_port()
-        naive_cmd = [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(port)]
-        naive = ServerProcess(naive_cmd, env, port, Path(tmp) / "naive.log")
-        try:
-            results["naive"] = bench_server("naive", naive, texts, args)
-        finally:
-            naive.stop()
-    print_table(results)
+            for server in servers.values():
+                server.stop()
+    print_table(results, args)
     return 0
 
 
-def print_table(results: dict[str, dict[str, object]]) -> None:
-    print(f"\n{'server':8} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12}")
+def print_table(results: dict[str, dict], args: BenchArgs) -> None:
+    rows = (("batch", f"/batch ({args.batch_size} texts/request)"), ("predict", f"/predict ({args.clients} clients)"))
+    print(f"\n{'server':7} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12}")
     for name, result in results.items():
-        for key, label in (("batch", "/batch (64 texts/request)"), ("predict", "/predict (16 clients)")):
-            m: Measured = result[key]  # type: ignore[assignment]
-            print(f"{name:8} {label:28} {m.texts_per_s:9.1f} {m.p50_ms:9.1f} {m.p99_ms:9.1f} {result['rss']:12.0f}")
+        for key, label in rows:
+            m: Measured = result[key]
+            print(
+                f"{name:7} {label:28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} {m.percentile_ms(99):9.1f} "
+                f"{result['rss']:12.0f}"
+            )
     ours, naive = results["ours"], results["naive"]
-    batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s  # type: ignore[attr-defined]
-    predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s  # type: ignore[attr-defined]
+    batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s
+    predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s
     checks = [
-        (f"/batch texts/s {batch_x:.1f}x (target >= {TARGETS['batch_speedup']}x)", batch_x >= TARGETS["batch_speedup"]),
-        (f"/predict texts/s {predict_x:.1f}x (target >= {TARGETS['predict_speedup']}x)",
+        (f"/batch texts/s {batch_x:.1f}x naive (target >= {TARGETS['batch_speedup']}x)",
+         batch_x >= TARGETS["batch_speedup"]),
+        (f"/predict texts/s {predict_x:.1f}x naive (target >= {TARGETS['predict_speedup']}x)",
          predict_x >= TARGETS["predict_speedup"]),
-        ("/batch p99 no worse", ours["batch"].p99_ms <= naive["batch"].p99_ms),  # type: ignore[attr-defined]
-        ("/predict p99 no worse", ours["predict"].p99_ms <= naive["predict"].p99_ms),  # type: ignore[attr-defined]
-        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})",
-         ours["rss"] < TARGETS["peak_rss_mb"]),  # type: ignore[operator]
+        ("/batch p99 no worse than naive", ours["batch"].percentile_ms(99) <= naive["batch"].percentile_ms(99)),
+        ("/predict p99 no worse than naive", ours["predict"].percentile_ms(99) <= naive["predict"].percentile_ms(99)),
+        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})", ours["rss"] < TARGETS["peak_rss_mb"]),
     ]
     print()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    print(f"load average at the end: {os.getloadavg()}")
+    print(f"load average at the end: {tuple(round(x, 2) for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

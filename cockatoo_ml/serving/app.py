@@ -117,7 +117,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         classifier = TextClassifier.load(
             settings.model_dir, max_window_tokens=settings.max_window_tokens,
             window_overlap=settings.window_overlap, max_batch_tokens=settings.micro_batch_tokens,
-            torch_threads=settings.torch_threads,
+            torch_threads=settings.torch_threads, dtype=settings.dtype,
         )
     app = Quart(__name__)
     app.request_class = JSONBodyRequest
@@ -186,7 +186,8 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         return HealthResponse(
             model=settings.display_name, labels=list(classifier.labels),
             problem_type="multi_label" if classifier.multi_label else "single_label",
-            window_tokens=classifier.window, thresholds=classifier.thresholds, version=__version__,
+            window_tokens=classifier.window, dtype=classifier.dtype, thresholds=classifier.thresholds,
+            version=__version__,
         )
 
     @app.post("/predict")

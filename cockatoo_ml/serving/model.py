@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cockatoo_ml.artifacts import load_thresholds
+from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ class TextClassifier:
         self.stride = min(int(content * window_overlap), content - 1)
         self.max_batch_tokens = max(max_batch_tokens, window)  # one full window must always fit
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.device = next(model.parameters()).device
+
+    @property
+    def dtype(self) -> str:
+        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
     @classmethod
     def load(
@@ -76,8 +81,9 @@ class TextClassifier:
         *,
         max_window_tokens: int = 512,
         window_overlap: float = 0.25,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int = 512,
         torch_threads: int = 0,
+        dtype: str = "auto",
     ) -> TextClassifier:
         """Load a model directory, or raise ``ModelLoadError`` saying what was expected where."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -109,11 +115,13 @@ class TextClassifier:
             thresholds = load_thresholds(model_dir, labels)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})")
-        window = min(max_window_tokens, _model_window(model, tokenizer))
+        window = min(max_window_tokens, _model_window(model, tokenizer, model_dir))
         multi_label = config.problem_type != SINGLE_LABEL
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = model.to(device=device, dtype=_resolve_dtype(dtype, device))
         log.info(
-            "loaded %s: labels %s, %s, window %d tokens", model_dir, labels,
-            "sigmoid per label" if multi_label else "softmax", window,
+            "loaded %s: labels %s, %s, window %d tokens, %s on %s", model_dir, labels,
+            "sigmoid per label" if multi_label else "softmax", window, model.dtype, device,
         )
         return cls(
             model, tokenizer, labels=labels, thresholds=thresholds, multi_label=multi_label, window=window,
@@ -172,9 +180,11 @@ class TextClassifier:
         for row, ids in enumerate(batch):
             input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        logits = self.model(
+            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+        ).logits.float()
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-        return probs.numpy()
+        return probs.cpu().numpy()
 
 
 def first_line(exc: BaseException) -> str:
@@ -183,11 +193,30 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _model_window(model: torch.nn.Module, tokenizer: object) -> int:
-    """Longest input the checkpoint takes: the tokenizer's limit, capped by the position embeddings."""
+def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower)."""
+    if name == "auto":
+        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        name = "bfloat16" if native else "float32"
+    return getattr(torch, name)
+
+
+def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) -> int:
+    """Longest input to score at once: the length the model was trained on (training_settings.json), else the
+    tokenizer's limit, capped by the position embeddings."""
+    trained = _trained_max_length(model_dir)
     limit = int(getattr(model.config, "max_position_embeddings", 0) or 0)
     if limit and getattr(model.config, "model_type", "").endswith("roberta"):
         limit -= (model.config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding index
     tokenizer_limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
-    candidates = [n for n in (limit, tokenizer_limit) if 0 < n < 1_000_000]  # "no limit" is stored as ~1e30
+    candidates = [n for n in (limit, tokenizer_limit, trained) if 0 < n < 1_000_000]  # "no limit" is ~1e30
     return min(candidates) if candidates else 512
+
+
+def _trained_max_length(model_dir: Path) -> int:
+    path = model_dir / SETTINGS_FILE
+    try:
+        return int(json.loads(path.read_text()).get("max_length") or 0) if path.is_file() else 0
+    except (ValueError, TypeError, AttributeError):
+        log.warning("ignoring unreadable %s", path)
+        return 0

@@ -74,6 +74,7 @@ class HealthResponse(BaseModel):
     labels: list[str]
     problem_type: Literal["multi_label", "single_label"]
     window_tokens: int
+    dtype: str
     thresholds: dict[str, float]
     version: str
 

@@ -32,7 +32,7 @@ class GatedClassifier(TextClassifier):
 
 @pytest.fixture(scope="session")
 def tiny_classifier(tiny_model_dir: Path) -> TextClassifier:
-    return TextClassifier.load(tiny_model_dir)
+    return TextClassifier.load(tiny_model_dir, dtype="float32")  # exact comparisons with reference passes
 
 
 @pytest.fixture

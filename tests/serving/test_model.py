@@ -44,8 +44,8 @@ def test_short_texts_score_as_sigmoid_of_one_unpadded_pass(tiny_classifier: Text
 
 
 def test_packing_under_a_small_token_budget_changes_nothing(tiny_model_dir: Path) -> None:
-    roomy = TextClassifier.load(tiny_model_dir, max_batch_tokens=100_000)
-    tight = TextClassifier.load(tiny_model_dir, max_batch_tokens=64)  # one window per forward pass
+    roomy = TextClassifier.load(tiny_model_dir, max_batch_tokens=100_000, dtype="float32")
+    tight = TextClassifier.load(tiny_model_dir, max_batch_tokens=64, dtype="float32")  # one window per forward pass
     texts = TEXTS * 5
     for a, b in zip(roomy.score(texts), tight.score(texts)):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
@@ -83,11 +83,31 @@ def test_single_label_model_uses_softmax(tiny_model_dir: Path, tmp_path: Path) -
     config = json.loads((model_dir / "config.json").read_text())
     config["problem_type"] = "single_label_classification"
     (model_dir / "config.json").write_text(json.dumps(config))
-    classifier = TextClassifier.load(model_dir)
+    classifier = TextClassifier.load(model_dir, dtype="float32")
     assert not classifier.multi_label
     [result] = classifier.score(["hello there"])
     assert sum(result.scores) == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(result.scores, reference_probs(classifier, "hello there"), atol=1e-5)
+
+
+def test_window_follows_the_length_the_model_was_trained_on(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "trained"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "training_settings.json").write_text(json.dumps({"max_length": 40}))
+    assert TextClassifier.load(model_dir).window == 40
+    assert TextClassifier.load(model_dir, max_window_tokens=16).window == 16
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_dtype_takes_bfloat16_only_where_native(
+    tiny_model_dir: Path, tiny_classifier: TextClassifier, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
+) -> None:
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16, raising=False)
+    classifier = TextClassifier.load(tiny_model_dir, dtype="auto")
+    assert classifier.dtype == ("bfloat16" if native_bf16 else "float32")
+    assert TextClassifier.load(tiny_model_dir, dtype="float32").dtype == "float32"
+    for fast, exact in zip(classifier.score(TEXTS), tiny_classifier.score(TEXTS)):
+        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
 
 
 def test_resolve_thresholds(tiny_classifier: TextClassifier) -> None:
