@@ -100,9 +100,11 @@ class TextClassifier:
             )
         if torch_threads:
             torch.set_num_threads(torch_threads)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+            # Loaded straight in the serving precision: no float32 copy on the way (peak memory).
+            model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=_resolve_dtype(dtype, device))
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
             raise ModelLoadError(
                 f"cannot load the model in {model_dir.resolve()} ({first_line(exc)}); expected {EXPECTED_FILES}"
@@ -117,8 +119,7 @@ class TextClassifier:
             raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})")
         window = min(max_window_tokens, _model_window(model, tokenizer, model_dir))
         multi_label = config.problem_type != SINGLE_LABEL
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = model.to(device=device, dtype=_resolve_dtype(dtype, device))
+        model = model.to(device)
         log.info(
             "loaded %s: labels %s, %s, window %d tokens, %s on %s", model_dir, labels,
             "sigmoid per label" if multi_label else "softmax", window, model.dtype, device,

@@ -84,7 +84,9 @@ def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> N
     assert set(load_thresholds(trained, labels)) == set(labels)
     assert json.loads((trained / SETTINGS_FILE).read_text())["max_length"] == 64  # capped at the tiny window
     assert not list(trained.parent.glob(".model.*"))  # no staging or old directories left behind
-    assert not list(trained.with_name("model.checkpoints").glob("checkpoint-*"))  # spent checkpoints removed
+    checkpoints = trained.with_name("model.checkpoints")
+    assert not list(checkpoints.glob("checkpoint-*"))  # spent checkpoints removed
+    assert list(checkpoints.glob("runs/*/events.out.tfevents.*"))  # TensorBoard logs stay
 
 
 def test_eval_results_hold_both_splits_at_default_and_tuned_thresholds(trained: Path, labels) -> None:
