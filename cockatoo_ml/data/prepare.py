@@ -32,7 +32,7 @@ from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.registry import data as defaults
 from cockatoo_ml.registry.labels import active_labels
 from cockatoo_ml.registry.paths import PROCESSED_DIR, RAW_DIR
-from cockatoo_ml.registry.training import env_int
+from cockatoo_ml.registry.env import env_int
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,6 @@ as ``training_settings.json`` in its model directory."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 # --- optimisation -----------------------------------------------------------------------------------------
 EPOCHS = 3.0
 BATCH_SIZE = 16  # per device; the effective batch is BATCH_SIZE * GRAD_ACCUM * number of processes
@@ -46,33 +43,3 @@ TELEMETRY_RETRIES = 2  # extra attempts after a failed send
 TELEMETRY_RETRY_BACKOFF_S = 0.5  # doubled after each failed attempt
 TELEMETRY_QUEUE_SIZE = 256  # payloads waiting to be sent; when full, new ones are dropped (training never waits)
 TELEMETRY_CLOSE_TIMEOUT_S = 10.0  # how long the end of training waits for queued payloads
-
-
-def env_str(name: str, default: str) -> str:
-    """``$name`` when set and not empty, else ``default``."""
-    return os.environ.get(name, "").strip() or default
-
-
-def _env_number(name: str, default: float, cast: type, kind: str) -> Any:
-    from cockatoo_ml.errors import ConfigError
-
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return cast(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not {kind}; unset it or give e.g. {name}={default}") from None
-
-
-def env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int, "a whole number")
-
-
-def env_float(name: str, default: float) -> float:
-    return _env_number(name, default, float, "a number")
-
-
-def env_flag(name: str) -> bool:
-    """True when ``$name`` is 1/true/yes/on (any case)."""
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -43,6 +43,7 @@ from cockatoo_ml.data.contract import load_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry import training as defaults
+from cockatoo_ml.registry.env import env_float, env_int, env_str
 from cockatoo_ml.registry.models import DEFAULT_BASE_MODEL, resolve_base_model
 from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
@@ -67,12 +68,12 @@ class TrainSettings:
                   "with --eval-only, the dataset the model was trained on."},
     )
     base_model: str = field(
-        default_factory=lambda: defaults.env_str("COCKATOO_BASE_MODEL", DEFAULT_BASE_MODEL),
+        default_factory=lambda: env_str("COCKATOO_BASE_MODEL", DEFAULT_BASE_MODEL),
         metadata={"help": "Hub id, local folder or preset (minilm, deberta-v3-base, roberta-base, ...) to fine-tune. "
                   "Env: COCKATOO_BASE_MODEL."},
     )
     output_dir: Path = field(
-        default_factory=lambda: Path(defaults.env_str("COCKATOO_MODEL_DIR", str(paths.MODEL_DIR))),
+        default_factory=lambda: Path(env_str("COCKATOO_MODEL_DIR", str(paths.MODEL_DIR))),
         metadata={"help": "Model directory to write (replaced atomically at the end). Env: COCKATOO_MODEL_DIR."},
     )
     checkpoint_dir: Path | None = field(
@@ -80,18 +81,18 @@ class TrainSettings:
         metadata={"help": f"Checkpoints and TensorBoard logs. Default: <output-dir>{defaults.CHECKPOINTS_SUFFIX}"},
     )
     epochs: float = field(
-        default_factory=lambda: defaults.env_float("COCKATOO_EPOCHS", defaults.EPOCHS),
+        default_factory=lambda: env_float("COCKATOO_EPOCHS", defaults.EPOCHS),
         metadata={"help": "Passes over the training split (ignored when --max-steps > 0). Env: COCKATOO_EPOCHS."},
     )
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (> 0 overrides --epochs)."})
     batch_size: int = field(
-        default_factory=lambda: defaults.env_int("COCKATOO_BATCH_SIZE", defaults.BATCH_SIZE),
+        default_factory=lambda: env_int("COCKATOO_BATCH_SIZE", defaults.BATCH_SIZE),
         metadata={"help": "Training batch per device. Env: COCKATOO_BATCH_SIZE."},
     )
     eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch per device (default 2x --batch-size)."})
     grad_accum: int = field(default=defaults.GRAD_ACCUM, metadata={"help": "Gradient accumulation steps."})
     lr: float = field(
-        default_factory=lambda: defaults.env_float("COCKATOO_LR", defaults.LEARNING_RATE),
+        default_factory=lambda: env_float("COCKATOO_LR", defaults.LEARNING_RATE),
         metadata={"help": "Peak learning rate (linear warm-up, linear decay). Env: COCKATOO_LR."},
     )
     weight_decay: float = field(default=defaults.WEIGHT_DECAY, metadata={"help": "AdamW weight decay."})
@@ -132,7 +133,7 @@ class TrainSettings:
                   f"(also on when {defaults.TELEMETRY_ENV}=1)."},
     )
     experiment_id: str = field(
-        default_factory=lambda: defaults.env_str("COCKATOO_EXPERIMENT_ID", defaults.EXPERIMENT_ID),
+        default_factory=lambda: env_str("COCKATOO_EXPERIMENT_ID", defaults.EXPERIMENT_ID),
         metadata={"help": "experiment_id in telemetry payloads. Env: COCKATOO_EXPERIMENT_ID."},
     )
 

@@ -27,6 +27,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.registry import training as defaults
+from cockatoo_ml.registry.env import env_flag
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class TelemetryCallback(TrainerCallback):
 
 def telemetry_from_env(enabled: bool, experiment_id: str = defaults.EXPERIMENT_ID) -> TelemetryCallback | None:
     """The telemetry callback when switched on (``--telemetry`` or ``COCKATOO_TELEMETRY=1``), else None."""
-    if not (enabled or defaults.env_flag(defaults.TELEMETRY_ENV)):
+    if not (enabled or env_flag(defaults.TELEMETRY_ENV)):
         return None
     training_url = os.environ.get(defaults.TRAINING_WEBHOOK_ENV, "").strip() or None
     validation_url = os.environ.get(defaults.VALIDATION_WEBHOOK_ENV, "").strip() or None

@@ -42,12 +42,6 @@ def test_bad_environment_values_are_user_errors(monkeypatch: pytest.MonkeyPatch)
         parse_settings([])
 
 
-@pytest.mark.parametrize(("raw", "on"), [("1", True), ("TRUE", True), ("on", True), ("0", False), ("", False), ("no", False)])
-def test_env_flag(monkeypatch: pytest.MonkeyPatch, raw: str, on: bool) -> None:
-    monkeypatch.setenv("COCKATOO_TEST_FLAG", raw)
-    assert defaults.env_flag("COCKATOO_TEST_FLAG") is on
-
-
 def test_bare_resume_means_latest_and_a_path_is_kept() -> None:
     assert parse_settings(["--resume"]).resume == "latest"
     assert parse_settings(["--resume", "ckpt/checkpoint-4"]).resume == "ckpt/checkpoint-4"
