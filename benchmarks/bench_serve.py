@@ -40,7 +40,9 @@ TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
 
 @dataclass
 class BenchArgs:
-    model_dir: str = field(default="", metadata={"help": "Model dir to serve; default: MiniLM with a fresh 4-label head."})
+    model_dir: str = field(
+        default="", metadata={"help": "Model dir to serve; default: MiniLM with a fresh 4-label head."}
+    )
     texts_file: str = field(default=str(DEFAULT_TEXTS), metadata={"help": "One text per line."})
     rounds: int = field(default=2, metadata={"help": "Measurement rounds, alternating between the servers."})
     batch_requests: int = field(default=6, metadata={"help": "Timed /batch requests per server and round."})
@@ -288,7 +290,8 @@ def print_table(results: dict[str, dict], args: BenchArgs) -> None:
          predict_x >= TARGETS["predict_speedup"]),
         ("/batch p99 no worse than naive", ours["batch"].percentile_ms(99) <= naive["batch"].percentile_ms(99)),
         ("/predict p99 no worse than naive", ours["predict"].percentile_ms(99) <= naive["predict"].percentile_ms(99)),
-        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})", ours["rss"] < TARGETS["peak_rss_mb"]),
+        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})",
+         ours["rss"] < TARGETS["peak_rss_mb"]),
     ]
     print()
     for text, ok in checks:

@@ -1,6 +1,6 @@
 """The quickstart: ``./quickstart.sh`` prepares the embedded demo corpus, fine-tunes MiniLM on it and serves it.
 
-One module-scoped run of the real script (prepare + train, a minute or two on 2 cores) feeds the slow tests:
+One module-scoped run of the real script (prepare + train, 1.5 to 4 minutes on 2 cores) feeds the slow tests:
 the demo model must get obvious cases right, a second run must reuse everything, and the serve step must
 answer the curl examples it prints, which are the README's examples.
 """

@@ -264,7 +264,8 @@ def _error_response(error: Exception) -> Response:
         headers["Retry-After"] = str(error.retry_after_s)
     elif isinstance(error, RequestEntityTooLarge) and error.description == RequestEntityTooLarge.description:
         status = 413  # raised by Quart while reading the body
-        message = f"request body is over the {current_app.config['MAX_CONTENT_LENGTH']}-byte limit (COCKATOO_MAX_BODY_BYTES)"
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        message = f"request body is over the {limit}-byte limit (COCKATOO_MAX_BODY_BYTES)"
     elif isinstance(error, HTTPException) and error.code is not None:
         status, message = error.code, f"{error.name}: {error.description}"
         if status == 401:

@@ -197,7 +197,10 @@ def first_line(exc: BaseException) -> str:
 def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower)."""
     if name == "auto":
-        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        if device.type == "cuda":
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
         name = "bfloat16" if native else "float32"
     return getattr(torch, name)
 

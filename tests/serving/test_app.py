@@ -23,6 +23,7 @@ async def test_health(client, labels) -> None:
     assert body["model"] == "tiny_model0"  # the model directory's name
     assert body["labels"] == list(labels)
     assert body["problem_type"] == "multi_label" and body["window_tokens"] == 64
+    assert body["dtype"] == "float32" and body["thresholds"]["nsfw"] == 0.6
 
 
 async def test_health_reports_a_configured_name(make_client) -> None:
@@ -268,11 +269,16 @@ bodies = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/predict", "/batch"]), body=bodies, content_type=st.sampled_from(["application/json", "text/plain", ""]))
+@given(
+    path=st.sampled_from(["/predict", "/batch"]),
+    body=bodies,
+    content_type=st.sampled_from(["application/json", "text/plain", ""]),
+)
 def test_no_input_produces_a_500(make_client, path: str, body: bytes, content_type: str) -> None:
     async def send() -> tuple[int, dict]:
         async with make_client() as client:
-            response = await client.post(path, data=body, headers={"Content-Type": content_type} if content_type else {})
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = await client.post(path, data=body, headers=headers)
             return response.status_code, await response.get_json()
 
     status, payload = asyncio.run(send())

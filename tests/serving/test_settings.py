@@ -1,0 +1,75 @@
+"""Server settings from the environment (cockatoo_ml/registry/api.py) and the root app.py's start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cockatoo_ml.errors import ConfigError
+from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
+from cockatoo_ml.serving.app import create_app_from_env
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("COCKATOO_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults() -> None:
+    settings = serving_settings_from_env()
+    assert settings == ServingSettings()
+    assert settings.model_dir == Path("constellation_one_text") and settings.display_name == "constellation_one_text"
+    assert settings.api_key == "" and settings.log_texts is False
+
+
+def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("COCKATOO_MODEL_DIR", "/srv/models/v2")
+    clean_env.setenv("COCKATOO_MICRO_BATCH_SIZE", "8")
+    clean_env.setenv("COCKATOO_MICRO_BATCH_WAIT_MS", "2.5")
+    clean_env.setenv("COCKATOO_LOG_TEXTS", "on")
+    clean_env.setenv("COCKATOO_API_KEY", "k3y")
+    settings = serving_settings_from_env()
+    assert settings.model_dir == Path("/srv/models/v2") and settings.display_name == "v2"
+    assert settings.micro_batch_size == 8 and settings.micro_batch_wait_ms == 2.5 and settings.log_texts is True
+    assert "k3y" not in repr(settings) and settings.public_dict()["api_key"] == "set"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("COCKATOO_MAX_BATCH_TEXTS", "many", "COCKATOO_MAX_BATCH_TEXTS='many'"),
+        ("COCKATOO_MICRO_BATCH_SIZE", "0", "COCKATOO_MICRO_BATCH_SIZE must be at least 1"),
+        ("COCKATOO_WINDOW_OVERLAP", "0.95", "COCKATOO_WINDOW_OVERLAP must be within 0 .. 0.9"),
+        ("COCKATOO_MAX_QUEUE", "10", "COCKATOO_MAX_QUEUE (10) is below COCKATOO_MAX_BATCH_TEXTS (256)"),
+        ("COCKATOO_DTYPE", "float16", "COCKATOO_DTYPE must be one of auto, float32, bfloat16"),
+    ],
+)
+def test_bad_values_are_one_clear_error(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        serving_settings_from_env()
+
+
+def test_app_from_env_serves_the_configured_model(clean_env: pytest.MonkeyPatch, tiny_model_dir: Path) -> None:
+    clean_env.setenv("COCKATOO_MODEL_DIR", str(tiny_model_dir))
+    clean_env.setenv("COCKATOO_MODEL_NAME", "constellation_one_text")
+    app = create_app_from_env()
+    assert app.extensions["cockatoo"]["settings"].display_name == "constellation_one_text"
+    assert app.extensions["cockatoo"]["classifier"].labels == ("scam", "violence", "nsfw", "harassment")
+
+
+def test_app_from_env_exits_with_one_line_on_a_user_error(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("COCKATOO_MODEL_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SystemExit) as caught:
+        create_app_from_env()
+    assert str(caught.value).startswith(f"error: model directory {tmp_path / 'missing'} does not exist")
+    clean_env.setenv("COCKATOO_MODEL_DIR", str(tmp_path))
+    clean_env.setenv("COCKATOO_MICRO_BATCH_SIZE", "-1")
+    with pytest.raises(SystemExit, match="error: COCKATOO_MICRO_BATCH_SIZE must be at least 1"):
+        create_app_from_env()
