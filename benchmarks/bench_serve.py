@@ -51,6 +51,7 @@ class BenchArgs:
     predict_requests: int = field(default=8, metadata={"help": "Timed /predict requests per client and round."})
     long_share: float = field(default=0.1, metadata={"help": "Share of texts made long by joining lines."})
     seed: int = field(default=0, metadata={"help": "Random seed for picking texts."})
+    dtype: str = field(default="auto", metadata={"help": "COCKATOO_DTYPE for our server: auto, float32, bfloat16, int8."})
     serve_naive: bool = field(default=False, metadata={"help": "Internal: run the naive server in this process."})
     port: int = field(default=0, metadata={"help": "Internal: port for --serve-naive."})
 
@@ -248,11 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
         env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        print(f"model {model_dir}; {len(texts)} texts; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+        ours_env = {**env, "COCKATOO_DTYPE": args.dtype}
+        print(f"model {model_dir}; our dtype {args.dtype}; {len(texts)} texts; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
         ours_port, naive_port = free_port(), free_port()
         servers = {
             "ours": ServerProcess(
-                ["bash", "start_api.sh", "127.0.0.1", str(ours_port), "1"], env, ours_port, Path(tmp) / "ours.log"
+                ["bash", "start_api.sh", "127.0.0.1", str(ours_port), "1"], ours_env, ours_port, Path(tmp) / "ours.log"
             ),
             "naive": ServerProcess(
                 [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(naive_port)],

@@ -1,6 +1,6 @@
 """The served model: loaded once, scores many texts per forward pass.
 
-Texts longer than the model's window are split into overlapping windows (the tokenizer's overflow mechanism)
+Texts longer than the model's window are split into overlapping windows
 and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
 sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
 compute) small and memory bounded.
@@ -63,15 +63,17 @@ class TextClassifier:
         self.thresholds = dict(thresholds)
         self.multi_label = multi_label
         self.window = window
-        # The tokenizer's ``stride`` is the number of tokens shared by consecutive windows.
-        content = window - tokenizer.num_special_tokens_to_add()
-        self.stride = min(int(content * window_overlap), content - 1)
+        self._prefix, self._suffix = _special_tokens_around(tokenizer)
+        self.content = window - len(self._prefix) - len(self._suffix)  # text tokens per window
+        self.stride = min(int(self.content * window_overlap), self.content - 1)  # tokens shared by neighbours
         self.max_batch_tokens = max(max_batch_tokens, window)  # one full window must always fit
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.device = next(model.parameters()).device
 
     @property
     def dtype(self) -> str:
+        if _is_quantized(self.model):
+            return "int8"
         return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
     @classmethod
@@ -101,10 +103,14 @@ class TextClassifier:
         if torch_threads:
             torch.set_num_threads(torch_threads)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype == "int8" and device.type != "cpu":
+            raise ModelLoadError("COCKATOO_DTYPE=int8 (dynamic quantisation) runs on the CPU only; use auto on a GPU")
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             # Loaded straight in the serving precision: no float32 copy on the way (peak memory).
             model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=_resolve_dtype(dtype, device))
+            if dtype == "int8":
+                model = _quantize_int8(model)
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
             raise ModelLoadError(
                 f"cannot load the model in {model_dir.resolve()} ({first_line(exc)}); expected {EXPECTED_FILES}"
@@ -145,12 +151,8 @@ class TextClassifier:
         """Score texts in as few, tightly packed forward passes as the token budget allows."""
         if not texts:
             return []
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.window, stride=self.stride,
-            return_overflowing_tokens=True, return_attention_mask=False, return_token_type_ids=False,
-        )
-        windows: list[list[int]] = encoded["input_ids"]
-        owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+        windows, owner_list = self._windows(texts)
+        owner = np.asarray(owner_list, dtype=np.int64)
         window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         for chunk in self._pack(order, windows):
@@ -159,6 +161,24 @@ class TextClassifier:
         np.maximum.at(text_probs, owner, window_probs)  # a label fires if any window shows it
         counts = np.bincount(owner, minlength=len(texts))
         return [TextScore(tuple(map(float, row)), int(n)) for row, n in zip(text_probs, counts)]
+
+    def _windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+        """Every text's token ids cut into overlapping windows (special tokens added to each), and the index of
+        the text each window belongs to. Done here rather than with the tokenizer's ``return_overflowing_tokens``,
+        which returned fewer windows in some transformers releases (5.17): a text must never be silently cut."""
+        content, step = self.content, self.content - self.stride
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        windows: list[list[int]] = []
+        owner: list[int] = []
+        for index, ids in enumerate(encoded):
+            start = 0
+            while True:
+                windows.append(self._prefix + ids[start : start + content] + self._suffix)
+                owner.append(index)
+                if start + content >= len(ids):
+                    break
+                start += step
+        return windows, owner
 
     def _pack(self, order: list[int], windows: list[list[int]]) -> list[list[int]]:
         """Consecutive runs of the length-sorted windows whose padded size stays within the token budget."""
@@ -188,6 +208,17 @@ class TextClassifier:
         return probs.cpu().numpy()
 
 
+def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after one sequence ([CLS] / [SEP], <s> / </s>, ...),
+    read off a probe text so it works for any single-sequence template."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start], full[start + len(bare) :]
+    raise ModelLoadError("the tokenizer's special-token template could not be read; it cannot split long texts")
+
+
 def first_line(exc: BaseException) -> str:
     """An exception as one short line, for messages that must stay one line."""
     text = str(exc).strip()
@@ -195,7 +226,10 @@ def first_line(exc: BaseException) -> str:
 
 
 def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower)."""
+    """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower); int8 is
+    loaded in float32 and quantised afterwards."""
+    if name == "int8":
+        return torch.float32
     if name == "auto":
         if device.type == "cuda":
             native = torch.cuda.is_bf16_supported()
@@ -203,6 +237,20 @@ def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
             native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
         name = "bfloat16" if native else "float32"
     return getattr(torch, name)
+
+
+def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of the linear layers (weights int8, activations quantised per batch): most of
+    an encoder's time is in those matrix products, and int8 kernels use the CPU's VNNI instructions."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch announces quantised tensors' move to torchao; the API still works
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _is_quantized(model: torch.nn.Module) -> bool:
+    return any(type(module).__module__.startswith("torch.ao.nn.quantized") for module in model.modules())
 
 
 def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) -> int:

@@ -152,3 +152,13 @@ def test_a_broken_model_dir_is_one_clear_error(tiny_model_dir: Path, tmp_path: P
         TextClassifier.load(model_dir)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_int8_quantises_linear_layers_and_keeps_scores_close(
+    tiny_model_dir: Path, tiny_classifier: TextClassifier
+) -> None:
+    quantized = TextClassifier.load(tiny_model_dir, dtype="int8")
+    assert quantized.dtype == "int8"
+    assert not any(isinstance(module, torch.nn.Linear) for module in quantized.model.modules())
+    for fast, exact in zip(quantized.score(TEXTS), tiny_classifier.score(TEXTS)):
+        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
