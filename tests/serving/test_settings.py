@@ -73,3 +73,27 @@ def test_app_from_env_exits_with_one_line_on_a_user_error(clean_env: pytest.Monk
     clean_env.setenv("COCKATOO_MICRO_BATCH_SIZE", "-1")
     with pytest.raises(SystemExit, match="error: COCKATOO_MICRO_BATCH_SIZE must be at least 1"):
         create_app_from_env()
+
+
+def test_env_example_shows_every_serving_default() -> None:
+    """.env.example documents each serving variable with the registry's default, so the two cannot drift."""
+    import dataclasses
+    import re
+
+    from cockatoo_ml.registry.api import ServingSettings
+
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    shown = dict(re.findall(r"^# (COCKATOO_[A-Z_]+)=(.*)$", example, flags=re.M))
+    for spec in dataclasses.fields(ServingSettings):
+        name = spec.metadata["env"]
+        if spec.repr is False:  # secrets (the API key) are listed without a value
+            assert shown[name] == "", name
+            continue
+        default = spec.default
+        if isinstance(default, bool):
+            expected = "1" if default else "0"
+        elif isinstance(default, float) and default.is_integer() and name != "COCKATOO_WINDOW_OVERLAP":
+            expected = str(int(default))
+        else:
+            expected = str(default)
+        assert shown[name] == expected, f"{name}: .env.example shows {shown[name]!r}, registry default is {expected!r}"
