@@ -16,7 +16,8 @@ from cockatoo_ml.registry.paths import PUBLIC_CORPUS_SOURCES
 from conftest import SHARED_DATASETS
 from .helpers import LABELS
 
-pytestmark = pytest.mark.skipif(not SHARED_DATASETS.is_dir(), reason="needs ../shared/datasets")
+# These tests read the real datasets beside the repo; without them they fail (never skip) with this hint.
+assert SHARED_DATASETS.is_dir(), f"the public datasets are expected in {SHARED_DATASETS} (clone the repo beside shared/)"
 SPECS = {spec.name: spec for spec in load_sources_toml(PUBLIC_CORPUS_SOURCES).sources}
 
 
