@@ -315,11 +315,22 @@ def _label_stats(train: Dataset, names: Sequence[str], pos_weight: torch.Tensor)
 def replace_dir_atomically(staged: Path, target: Path) -> None:
     """Move a finished directory into place: the old one (if any) is renamed away first, then deleted, so
     ``target`` is at every moment either the old complete model or the new complete model (or briefly absent)."""
+    _give_files_umask_permissions(staged)
     old = target.with_name(f".{target.name}.old-{int(time.time())}")
     if target.exists():
         os.replace(target, old)
     os.replace(staged, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _give_files_umask_permissions(folder: Path) -> None:
+    # save_pretrained writes model.safetensors through a private temp file (mode 0600); a server running as
+    # another user (a container, a service account) could then not read the weights.
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
 
 
 def _staging_dir(target: Path) -> Path:

@@ -188,3 +188,22 @@ def test_replace_dir_atomically_swaps_a_finished_directory(tmp_path: Path) -> No
     replace_dir_atomically(staged, target)
     assert [p.name for p in target.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_published_model_files_are_readable_by_other_users(tmp_path: Path) -> None:
+    """save_pretrained leaves model.safetensors at 0600; the published directory follows the umask instead."""
+    import os
+
+    target, staged = tmp_path / "model", tmp_path / ".model.partial"
+    (staged / "plots").mkdir(parents=True)
+    (staged / "model.safetensors").write_bytes(b"weights")
+    (staged / "model.safetensors").chmod(0o600)
+    (staged / "plots" / "pr.png").write_bytes(b"png")
+    (staged / "plots" / "pr.png").chmod(0o600)
+    previous = os.umask(0o022)
+    try:
+        replace_dir_atomically(staged, target)
+    finally:
+        os.umask(previous)
+    assert (target / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (target / "plots" / "pr.png").stat().st_mode & 0o777 == 0o644
