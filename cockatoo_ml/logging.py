@@ -19,6 +19,3 @@ def configure_logging(level: str | int | None = None) -> None:
         for noisy in ("httpx", "urllib3", "filelock", "fsspec", "hpack", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
-
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)

@@ -429,6 +429,9 @@ def _load_model(name_or_path: str, label_names: Sequence[str]) -> torch.nn.Modul
             label2id={name: i for i, name in enumerate(label_names)},
             problem_type="multi_label_classification",
             ignore_mismatched_sizes=True,  # a base that already has a head of another size gets a fresh one
+            # transformers 5 loads a checkpoint in its stored dtype; a half-precision base must still train with
+            # float32 master weights (mixed precision is the Trainer's job, via --precision).
+            dtype=torch.float32,
         )
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model weights from {name_or_path!r} ({type(exc).__name__}: {exc})") from exc
@@ -483,7 +486,7 @@ def evaluate_model_dir(settings: TrainSettings) -> dict[str, Any]:
         trained_with = json.loads((model_dir / SETTINGS_FILE).read_text())
     data_dir = settings.data or Path(trained_with.get("data", paths.PROCESSED_DIR))
     dataset, label_names = _load_dataset(data_dir, need=(settings.eval_split,))
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if model_labels != list(label_names):
         raise DataError(f"{data_dir} has labels {label_names} but the model in {model_dir} predicts {model_labels}")

@@ -207,3 +207,18 @@ def test_published_model_files_are_readable_by_other_users(tmp_path: Path) -> No
         os.umask(previous)
     assert (target / "model.safetensors").stat().st_mode & 0o777 == 0o644
     assert (target / "plots" / "pr.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_half_precision_base_model_trains_in_float32(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """transformers 5 loads weights in their stored dtype; the optimiser must still get float32 weights."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cockatoo_ml.training.run import _load_model
+
+    half = tmp_path / "half"
+    AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, dtype=torch.float16).save_pretrained(half)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(half)
+    model = _load_model(str(half), ["a", "b"])
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert model.config.id2label == {0: "a", 1: "b"}
