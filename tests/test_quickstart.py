@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO_ROOT / "quickstart.sh"
 CORPUS = REPO_ROOT / "demo" / "corpus.jsonl"
@@ -52,12 +54,6 @@ def run_quickstart(*args: str, timeout: float = 120) -> subprocess.CompletedProc
     return subprocess.run(
         [str(QUICKSTART), *args], cwd=REPO_ROOT, env=quickstart_env(), capture_output=True, text=True, timeout=timeout
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

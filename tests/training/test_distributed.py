@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +11,7 @@ from pathlib import Path
 from cockatoo_ml.artifacts import EVAL_RESULTS_FILE
 from cockatoo_ml.registry.paths import REPO_ROOT
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import free_port
 
 
 def test_torchrun_two_cpu_processes(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path) -> None:
