@@ -9,7 +9,7 @@ HOST=${1:-0.0.0.0}
 PORT=${2:-8000}
 WORKERS=${3:-1}
 GRACEFUL_TIMEOUT=${COCKATOO_GRACEFUL_TIMEOUT:-30}
-# glibc gives every thread its own malloc arena; two are plenty for one event loop + one model thread and
+# glibc gives every thread its own malloc arena; two are plenty for one event loop + the model threads and
 # keep resident memory down.
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 

@@ -6,9 +6,11 @@ way) on the same MiniLM checkpoint, same texts, same run.
 
 Both servers run as their own Hypercorn process on loopback (ours through start_api.sh). For each it prints
 texts/s and p50/p99 request latency for /batch (64 texts per request, one client) and /predict (16 concurrent
-clients), the peak resident memory of the server process, the ratios and whether the targets hold. Texts are
-lines of ../shared/datasets/tweeteval_hate/val_text.txt, one in ten of them made long by joining several lines.
-The machine's load average is printed too: on a shared CPU, run it more than once.
+clients), the peak resident memory of the server process, the ratios and whether the targets hold; and, as a
+ceiling, the texts/s of our model alone (``TextClassifier.score`` in this process, same precision and threads,
+64 texts per call, no HTTP). Texts are lines of ../shared/datasets/tweeteval_hate/val_text.txt, one in ten of
+them made long by joining several lines. The machine's load average is printed too: on a shared CPU, run it more
+than once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# This process runs the model-alone line; its idle OpenMP threads must not spin while the servers are measured
+# (as app.py does for our server). The servers get the environment as it was.
+SERVER_ENVIRON = dict(os.environ)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -33,6 +40,7 @@ import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
+from cockatoo_ml.serving.model import TextClassifier, thread_plan  # noqa: E402
 
 DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
 TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
@@ -218,13 +226,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_rounds(servers: dict[str, ServerProcess], texts: list[str], args: BenchArgs) -> dict[str, dict]:
-    """Rounds alternate between the servers, so a change in the machine's load hits both alike."""
+def score_alone(classifier: TextClassifier, batches: list[list[str]], into: Measured) -> None:
+    """Our model without any server: TextClassifier.score called in this process, one batch after another."""
+    start = time.perf_counter()
+    for texts in batches:
+        began = time.perf_counter()
+        classifier.score(texts)
+        into.latencies.append(time.perf_counter() - began)
+        into.texts += len(texts)
+    into.wall_s += time.perf_counter() - start
+
+
+def run_rounds(
+    servers: dict[str, ServerProcess], classifier: TextClassifier, texts: list[str], args: BenchArgs
+) -> dict[str, dict]:
+    """Rounds alternate between the servers (and the model alone), so a change in the machine's load hits all
+    alike."""
     cursor = iter(texts * 1000)
     results = {name: {"batch": Measured(), "predict": Measured()} for name in servers}
+    results["model"] = {"batch": Measured()}
     for name, server in servers.items():  # warm-up, not measured
         drive(server.url, "/batch", [[{"texts": [next(cursor) for _ in range(args.batch_size)]}]], 1, Measured())
         drive(server.url, "/predict", [[{"text": next(cursor)}] * 2 for _ in range(4)], 1, Measured())
+    classifier.score([next(cursor) for _ in range(args.batch_size)])
     for round_index in range(args.rounds):
         for name, server in servers.items():
             print(f"round {round_index + 1}/{args.rounds} {name:5}: load {os.getloadavg()[0]:.2f}", flush=True)
@@ -232,9 +256,25 @@ def run_rounds(servers: dict[str, ServerProcess], texts: list[str], args: BenchA
             drive(server.url, "/batch", batch, args.batch_size, results[name]["batch"])
             predict = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
             drive(server.url, "/predict", predict, 1, results[name]["predict"])
+        print(f"round {round_index + 1}/{args.rounds} model alone: load {os.getloadavg()[0]:.2f}", flush=True)
+        batches = [[next(cursor) for _ in range(args.batch_size)] for _ in range(args.batch_requests)]
+        score_alone(classifier, batches, results["model"]["batch"])
     for name, server in servers.items():
         results[name]["rss"] = server.peak_rss_mb()
     return results
+
+
+def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
+    """The model as our server loads it (same precision, same thread plan), for the no-server line."""
+    from cockatoo_ml.registry.api import ServingSettings
+
+    defaults = ServingSettings()
+    passes, torch_threads = thread_plan(defaults.model_threads, defaults.torch_threads)
+    return TextClassifier.load(
+        Path(model_dir), dtype=dtype, max_batch_tokens=defaults.micro_batch_tokens, parallel_passes=passes,
+        torch_threads=torch_threads, max_window_tokens=defaults.max_window_tokens,
+        window_overlap=defaults.window_overlap,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_texts(Path(args.texts_file), args.long_share, args.seed)
     with tempfile.TemporaryDirectory(prefix="cockatoo_bench_") as tmp:
         model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
+        env = {k: v for k, v in SERVER_ENVIRON.items() if not k.startswith("COCKATOO_")}
         env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         ours_env = {**env, "COCKATOO_DTYPE": args.dtype}
         print(f"model {model_dir}; our dtype {args.dtype}; {len(texts)} texts; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
@@ -264,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for server in servers.values():
                 server.wait_ready()
-            results = run_rounds(servers, texts, args)
+            results = run_rounds(servers, load_model_alone(model_dir, args.dtype), texts, args)
         finally:
             for server in servers.values():
                 server.stop()
@@ -275,16 +315,27 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(results: dict[str, dict], args: BenchArgs) -> None:
     rows = (("batch", f"/batch ({args.batch_size} texts/request)"), ("predict", f"/predict ({args.clients} clients)"))
     print(f"\n{'server':7} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12}")
-    for name, result in results.items():
+    for name in ("ours", "naive"):
         for key, label in rows:
-            m: Measured = result[key]
+            m: Measured = results[name][key]
             print(
                 f"{name:7} {label:28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} {m.percentile_ms(99):9.1f} "
-                f"{result['rss']:12.0f}"
+                f"{results[name]['rss']:12.0f}"
             )
+    alone: Measured = results["model"]["batch"]
+    print(
+        f"{'model':7} {'score(), no server':28} {alone.texts_per_s:9.1f} {alone.percentile_ms(50):9.1f} "
+        f"{alone.percentile_ms(99):9.1f} {'':>12}"
+    )
     ours, naive = results["ours"], results["naive"]
     batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s
     predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s
+    print(
+        f"\nour model alone, with no server at all: {alone.texts_per_s / naive['batch'].texts_per_s:.1f}x the naive "
+        f"/batch, {alone.texts_per_s / naive['predict'].texts_per_s:.1f}x the naive /predict (a ceiling for any server "
+        f"running this model with PyTorch on this machine); our server reaches {ours['batch'].texts_per_s / alone.texts_per_s:.0%} "
+        f"(/batch) and {ours['predict'].texts_per_s / alone.texts_per_s:.0%} (/predict) of it"
+    )
     checks = [
         (f"/batch texts/s {batch_x:.1f}x naive (target >= {TARGETS['batch_speedup']}x)",
          batch_x >= TARGETS["batch_speedup"]),

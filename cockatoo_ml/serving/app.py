@@ -33,7 +33,15 @@ from cockatoo_ml.errors import CockatooError
 from cockatoo_ml.logging import configure_logging
 from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
-from cockatoo_ml.serving.model import TextClassifier, TextScore, UnknownLabelError, first_line
+from cockatoo_ml.serving.model import (
+    HeapTrimmer,
+    ReadyCallback,
+    TextClassifier,
+    TextScore,
+    UnknownLabelError,
+    first_line,
+    thread_plan,
+)
 from cockatoo_ml.serving.schemas import (
     THRESHOLD_TAGS,
     BatchRequest,
@@ -113,11 +121,12 @@ def build_prediction(
 def create_app(settings: ServingSettings | None = None, classifier: TextClassifier | None = None) -> Quart:
     """The API serving ``classifier`` (default: the model in ``settings.model_dir``, loaded now, once)."""
     settings = settings or serving_settings_from_env()
+    model_threads, torch_threads = thread_plan(settings.model_threads, settings.torch_threads)
     if classifier is None:
         classifier = TextClassifier.load(
             settings.model_dir, max_window_tokens=settings.max_window_tokens,
             window_overlap=settings.window_overlap, max_batch_tokens=settings.micro_batch_tokens,
-            torch_threads=settings.torch_threads, dtype=settings.dtype,
+            torch_threads=torch_threads, parallel_passes=model_threads, dtype=settings.dtype,
         )
     app = Quart(__name__)
     app.request_class = JSONBodyRequest
@@ -131,13 +140,18 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     )
     metrics = ServingMetrics()
 
-    def score(texts: list[str]) -> list[TextScore]:
+    trim_heap = HeapTrimmer()
+
+    def score(texts: list[str], ready: ReadyCallback) -> list[TextScore]:
         metrics.texts.inc(len(texts))
-        return classifier.score(texts)
+        try:
+            return classifier.score(texts, ready)
+        finally:
+            trim_heap()
 
     batcher: MicroBatcher[TextScore] = MicroBatcher(
         score, max_batch_texts=settings.micro_batch_size, max_wait_ms=settings.micro_batch_wait_ms,
-        max_queue_texts=settings.max_queue_texts, retry_after_s=settings.retry_after_s,
+        max_queue_texts=settings.max_queue_texts, workers=model_threads, retry_after_s=settings.retry_after_s,
         on_batch=metrics.batch_size.observe, on_queue_depth=metrics.queue_depth.set,
     )
     app.extensions["cockatoo"] = {"settings": settings, "classifier": classifier, "batcher": batcher}

@@ -1,26 +1,33 @@
 """Dynamic micro-batching: concurrent requests share forward passes.
 
-Requests put their texts on a queue and await a future. One worker task takes the first waiting job, lets
-others join for up to ``max_wait_ms`` (or until ``max_batch_texts`` are collected), and scores them all in one
-call on a single worker thread, so the event loop stays free for I/O while the model runs and the model never
-runs twice at once (two concurrent passes would only fight over the same CPU cores). Past ``max_queue_texts``
-waiting texts new work is refused with ``QueueFullError`` (HTTP 429) instead of letting latency grow unbounded.
+Requests put their texts on a queue and await a future. When one of the ``workers`` scoring threads is free,
+the collector takes the first waiting job, lets others join for up to ``max_wait_ms`` (or until
+``max_batch_texts`` are collected) and scores them all in one call on that thread, so the event loop stays free
+for I/O. A request is answered as soon as the scorer reports its texts ready, not when the whole batch is done
+(a tweet need not wait for an e-mail scored beside it). With two workers, a second batch forms from the
+requests that come back meanwhile; while all workers are busy, waiting requests pile up into bigger batches.
+Past ``max_queue_texts`` waiting texts new work is refused with ``QueueFullError`` (HTTP 429) instead of letting
+latency grow unbounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cockatoo_ml.errors import CockatooError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+# score(texts, ready) -> results: may call ready(positions, results) on its thread for texts finished early.
+Scorer = Callable[[list[str], Callable[[list[int], list[T]], None]], list[T]]
 
 
 class QueueFullError(CockatooError):
@@ -31,20 +38,41 @@ class QueueFullError(CockatooError):
         self.retry_after_s = retry_after_s
 
 
+_MISSING: Any = object()
+
+
 @dataclass
 class _Job(Generic[T]):
     texts: Sequence[str]
     future: asyncio.Future[list[T]] = field(repr=False)
+    results: list[T] = field(init=False, repr=False)
+    missing: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.results = [_MISSING] * len(self.texts)
+        self.missing = len(self.texts)
+
+
+def _fill(slots: list[tuple[_Job[T], int]], positions: Iterable[int], results: Iterable[T]) -> None:
+    """Put results into their jobs; a job is answered as soon as its last text is in."""
+    for position, result in zip(positions, results):
+        job, index = slots[position]
+        if job.results[index] is _MISSING:
+            job.results[index] = result
+            job.missing -= 1
+            if job.missing == 0 and not job.future.done():  # the client may have gone away meanwhile
+                job.future.set_result(job.results)
 
 
 class MicroBatcher(Generic[T]):
     def __init__(
         self,
-        score: Callable[[list[str]], list[T]],
+        score: Scorer[T],
         *,
         max_batch_texts: int,
         max_wait_ms: float,
         max_queue_texts: int,
+        workers: int = 1,
         retry_after_s: int = 1,
         on_batch: Callable[[int], None] | None = None,
         on_queue_depth: Callable[[int], None] | None = None,
@@ -53,12 +81,15 @@ class MicroBatcher(Generic[T]):
         self.max_batch_texts = max_batch_texts
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue_texts = max_queue_texts
+        self.workers = max(1, workers)
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch or (lambda size: None)
         self._on_queue_depth = on_queue_depth or (lambda depth: None)
         self._queue: asyncio.Queue[_Job[T]] | None = None
+        self._free_workers: asyncio.Semaphore | None = None
         self._waiting_texts = 0
-        self._worker: asyncio.Task[None] | None = None
+        self._collector: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -66,29 +97,34 @@ class MicroBatcher(Generic[T]):
         return self._waiting_texts
 
     async def start(self) -> None:
-        """Start the worker on the running loop (call from the app's start-up)."""
+        """Start the collector on the running loop (call from the app's start-up)."""
         self._queue = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cockatoo-model")
-        self._worker = asyncio.create_task(self._run(), name="cockatoo-micro-batcher")
+        self._free_workers = asyncio.Semaphore(self.workers)
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cockatoo-model")
+        self._collector = asyncio.create_task(self._collect_forever(), name="cockatoo-micro-batcher")
 
     async def stop(self) -> None:
-        """Finish every queued job, then stop the worker and its thread."""
+        """Finish every queued and running batch, then stop the collector and the threads."""
         if self._queue is not None:
             await self._queue.join()
-        if self._worker is not None:
-            self._worker.cancel()
+        if self._collector is not None:
+            self._collector.cancel()
             try:
-                await self._worker
+                await self._collector
             except asyncio.CancelledError:
                 pass
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        self._worker = self._executor = self._queue = None
+        self._collector = self._executor = self._queue = self._free_workers = None
 
     async def submit(self, texts: Sequence[str]) -> list[T]:
         """Score ``texts`` together with whatever else is waiting; results come back in input order."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.submit called before start()")
+        if not texts:
+            return []
         if self._waiting_texts and self._waiting_texts + len(texts) > self.max_queue_texts:
             raise QueueFullError(self._waiting_texts, self.max_queue_texts, self.retry_after_s)
         job: _Job[T] = _Job(texts, asyncio.get_running_loop().create_future())
@@ -97,32 +133,45 @@ class MicroBatcher(Generic[T]):
         self._queue.put_nowait(job)
         return await job.future
 
-    async def _run(self) -> None:
-        assert self._queue is not None
-        loop = asyncio.get_running_loop()
+    async def _collect_forever(self) -> None:
+        assert self._free_workers is not None
         while True:
-            jobs = await self._collect()
+            await self._free_workers.acquire()  # batches form only when a worker can take them
+            try:
+                jobs = await self._collect()
+            except BaseException:
+                self._free_workers.release()
+                raise
             size = sum(len(job.texts) for job in jobs)
             self._waiting_texts -= size
             self._on_queue_depth(self._waiting_texts)
             self._on_batch(size)
-            texts = [text for job in jobs for text in job.texts]
-            try:
-                results = await loop.run_in_executor(self._executor, self._score, texts)
-            except Exception as exc:  # a bug in scoring: fail these requests (500), keep serving others
-                log.exception("scoring a batch of %d texts failed", size)
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            else:
-                start = 0
-                for job in jobs:
-                    if not job.future.done():  # the client may have gone away meanwhile
-                        job.future.set_result(results[start : start + len(job.texts)])
-                    start += len(job.texts)
-            finally:
-                for _ in jobs:
-                    self._queue.task_done()
+            task = asyncio.create_task(self._run(jobs, size))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, jobs: list[_Job[T]], size: int) -> None:
+        assert self._queue is not None and self._free_workers is not None
+        loop = asyncio.get_running_loop()
+        texts = [text for job in jobs for text in job.texts]
+        slots = [(job, index) for job in jobs for index in range(len(job.texts))]  # batch position -> job slot
+
+        def ready(positions: list[int], results: list[T]) -> None:  # called on the model thread
+            loop.call_soon_threadsafe(_fill, slots, positions, results)
+
+        try:
+            results = await loop.run_in_executor(self._executor, self._score, texts, ready)
+        except Exception as exc:  # a bug in scoring: fail these requests (500), keep serving others
+            log.exception("scoring a batch of %d texts failed", size)
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        else:
+            _fill(slots, range(len(texts)), results)  # whatever was not reported as ready on the way
+        finally:
+            self._free_workers.release()
+            for _ in jobs:
+                self._queue.task_done()
 
     async def _collect(self) -> list[_Job[T]]:
         """The first waiting job plus those that arrive within the wait window, up to the batch size."""

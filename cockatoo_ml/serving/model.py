@@ -3,14 +3,19 @@
 Texts longer than the model's window are split into overlapping windows
 and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
 sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
-compute) small and memory bounded.
+compute) small and memory bounded. Those passes may run on several threads at once (``parallel_passes``), and a
+caller can be told about each text as soon as its last window is scored.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +47,9 @@ class TextScore:
     windows: int
 
 
+ReadyCallback = Callable[[list[int], list[TextScore]], None]
+
+
 class TextClassifier:
     """A sequence-classification checkpoint with its tokenizer, label names and tuned thresholds."""
 
@@ -56,6 +64,7 @@ class TextClassifier:
         window: int,
         window_overlap: float,
         max_batch_tokens: int,
+        parallel_passes: int = 1,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -69,6 +78,13 @@ class TextClassifier:
         self.max_batch_tokens = max(max_batch_tokens, window)  # one full window must always fit
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.device = next(model.parameters()).device
+        # Forward passes of one call run on this many threads at once (the weights are shared, torch releases
+        # the GIL): on a CPU one pass of a small encoder does not keep several cores busy.
+        self.parallel_passes = max(1, parallel_passes)
+        self._pool = (
+            ThreadPoolExecutor(self.parallel_passes, thread_name_prefix="cockatoo-forward")
+            if self.parallel_passes > 1 else None
+        )
 
     @property
     def dtype(self) -> str:
@@ -85,6 +101,7 @@ class TextClassifier:
         window_overlap: float = 0.25,
         max_batch_tokens: int = 512,
         torch_threads: int = 0,
+        parallel_passes: int = 1,
         dtype: str = "auto",
     ) -> TextClassifier:
         """Load a model directory, or raise ``ModelLoadError`` saying what was expected where."""
@@ -132,7 +149,7 @@ class TextClassifier:
         )
         return cls(
             model, tokenizer, labels=labels, thresholds=thresholds, multi_label=multi_label, window=window,
-            window_overlap=window_overlap, max_batch_tokens=max_batch_tokens,
+            window_overlap=window_overlap, max_batch_tokens=max_batch_tokens, parallel_passes=parallel_passes,
         )
 
     def resolve_thresholds(self, override: float | Mapping[str, float] | None) -> dict[str, float]:
@@ -147,20 +164,45 @@ class TextClassifier:
         return {label: float(override) for label in self.labels}
 
     @torch.inference_mode()
-    def score(self, texts: Sequence[str]) -> list[TextScore]:
-        """Score texts in as few, tightly packed forward passes as the token budget allows."""
+    def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
+        """Score texts in as few, tightly packed forward passes as the token budget allows.
+
+        ``ready(indices, scores)``, when given, is called (on this thread) as soon as some texts are fully scored,
+        before the rest: a short text need not wait for a long one scored in the same call."""
         if not texts:
             return []
         windows, owner_list = self._windows(texts)
         owner = np.asarray(owner_list, dtype=np.int64)
-        window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-        for chunk in self._pack(order, windows):
-            window_probs[chunk] = self._forward([windows[i] for i in chunk])
-        text_probs = np.full((len(texts), len(self.labels)), -np.inf, dtype=np.float32)
-        np.maximum.at(text_probs, owner, window_probs)  # a label fires if any window shows it
         counts = np.bincount(owner, minlength=len(texts))
-        return [TextScore(tuple(map(float, row)), int(n)) for row, n in zip(text_probs, counts)]
+        first_window = np.concatenate(([0], np.cumsum(counts)[:-1]))  # a text's windows are consecutive
+        missing = counts.copy()
+        window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
+        results: list[TextScore | None] = [None] * len(texts)
+
+        def record(chunk: list[int], probs: np.ndarray) -> None:
+            window_probs[chunk] = probs
+            done = []
+            for text in owner[chunk]:
+                missing[text] -= 1
+                if missing[text] == 0:  # a label fires if any window shows it
+                    row = window_probs[first_window[text] : first_window[text] + counts[text]].max(axis=0)
+                    results[text] = TextScore(tuple(map(float, row)), int(counts[text]))
+                    done.append(int(text))
+            if ready is not None and done:
+                ready(done, [results[i] for i in done])
+
+        chunks = self._pack(sorted(range(len(windows)), key=lambda i: len(windows[i])), windows)
+        if self._pool is None or len(chunks) == 1:
+            for chunk in chunks:  # shortest first: most texts are ready early
+                record(chunk, self._forward([windows[i] for i in chunk]))
+        else:  # longest first, so that the threads finish together
+            passes = {
+                self._pool.submit(self._forward_inference, [windows[i] for i in chunk]): chunk
+                for chunk in reversed(chunks)
+            }
+            for finished in as_completed(passes):
+                record(passes[finished], finished.result())
+        return results  # type: ignore[return-value]  # every text has been recorded
 
     def _windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
         """Every text's token ids cut into overlapping windows (special tokens added to each), and the index of
@@ -194,6 +236,10 @@ class TextClassifier:
             chunks.append(current)
         return chunks
 
+    @torch.inference_mode()  # a mode is per thread: pool threads need their own
+    def _forward_inference(self, batch: list[list[int]]) -> np.ndarray:
+        return self._forward(batch)
+
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -217,6 +263,57 @@ def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
         if full[start : start + len(bare)] == bare:
             return full[:start], full[start + len(bare) :]
     raise ModelLoadError("the tokenizer's special-token template could not be read; it cannot split long texts")
+
+
+def thread_plan(model_threads: int = 0, torch_threads: int = 0) -> tuple[int, int]:
+    """(forward passes run at once, torch threads inside each) for this process's cores; 0 means automatic.
+
+    Two passes at once by default: on a CPU one forward pass of a small encoder cannot keep two cores busy
+    (MiniLM int8 on 2 cores: 2 passes x 1 thread scored 1.24x the texts/s of 1 pass x 2 threads)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    batches = model_threads or (2 if cores >= 2 else 1)
+    return batches, torch_threads or max(1, cores // batches)
+
+
+class HeapTrimmer:
+    """Hands freed heap memory back to the operating system, at most once every ``interval_s`` seconds.
+
+    Passes over texts of every length allocate and free activations of every size; glibc keeps the freed
+    memory, fragmented, and the server's resident memory crept up by ~100 MB under /predict traffic (MiniLM,
+    bfloat16: peak 734-746 MB). ``malloc_trim`` after a batch, at most every 0.1 s, kept the peak at 667-681 MB
+    with no measurable loss of texts/s (one call takes 2-8 ms, on a model thread, not the event loop). A no-op
+    where the C library has no ``malloc_trim``."""
+
+    def __init__(self, interval_s: float = 0.1, trim: Callable[[int], int] | None = None) -> None:
+        self.interval_s = interval_s
+        self._trim = trim if trim is not None else _malloc_trim()
+        self._last = float("-inf")
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return self._trim is not None
+
+    def __call__(self) -> None:
+        if self._trim is None:
+            return
+        with self._lock:  # two scoring threads finishing together need only one trim
+            now = time.monotonic()
+            if now - self._last < self.interval_s:
+                return
+            self._last = now
+        self._trim(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
 
 
 def first_line(exc: BaseException) -> str:

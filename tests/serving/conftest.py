@@ -23,11 +23,11 @@ class GatedClassifier(TextClassifier):
         self.gate = threading.Event()
         self.entered = threading.Event()
 
-    def score(self, texts):  # type: ignore[no-untyped-def]
+    def score(self, texts, ready=None):  # type: ignore[no-untyped-def]
         self.entered.set()
         if not self.gate.wait(timeout=30):
             raise TimeoutError("test never opened the gate")
-        return super().score(texts)
+        return super().score(texts, ready)
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 
 from cockatoo_ml.registry.api import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
-from cockatoo_ml.serving.model import TextClassifier, TextScore
+from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
 
 
 class SlowClassifier(TextClassifier):
-    def score(self, texts: Sequence[str]) -> list[TextScore]:
+    def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
         time.sleep(float(os.environ.get("COCKATOO_TEST_SCORE_DELAY_S", "2")))
-        return super().score(texts)
+        return super().score(texts, ready)
 
 
 settings = serving_settings_from_env()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -180,7 +181,8 @@ async def test_api_key(make_client) -> None:
 async def test_full_queue_answers_429_with_retry_after(make_client, tiny_classifier) -> None:
     gated = GatedClassifier(tiny_classifier)
     async with make_client(
-        classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3
+        classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3,
+        model_threads=1,  # one model thread, held busy by "first"
     ) as client:
         first = asyncio.create_task(client.post("/predict", json={"text": "first"}))
         await asyncio.to_thread(gated.entered.wait, 10)  # the model is busy with "first"
@@ -197,6 +199,21 @@ async def test_full_queue_answers_429_with_retry_after(make_client, tiny_classif
         assert "busy" in (await refused.get_json())["error"]
         gated.gate.set()
         assert (await first).status_code == 200 and (await second).status_code == 200
+
+
+async def test_freed_memory_is_handed_back_after_scoring(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cockatoo_ml.serving import app as app_module
+
+    trims: list[str] = []
+
+    class RecordingTrimmer:
+        def __call__(self) -> None:
+            trims.append(threading.current_thread().name)
+
+    monkeypatch.setattr(app_module, "HeapTrimmer", RecordingTrimmer)
+    async with make_client() as client:
+        assert (await client.post("/predict", json={"text": "hello"})).status_code == 200
+    assert trims and all(name.startswith("cockatoo-model") for name in trims)  # off the event loop
 
 
 async def test_metrics(client) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -20,12 +20,22 @@ class RecordingScorer:
         self.gate.set()
         self.entered = threading.Event()
         self.thread_names: set[str] = set()
+        self.inside = 0  # calls running right now
+        self.most_inside = 0
+        self._lock = threading.Lock()
 
-    def __call__(self, texts: list[str]) -> list[int]:
-        self.thread_names.add(threading.current_thread().name)
+    def __call__(self, texts: list[str], ready: Callable[[list[int], list[int]], None]) -> list[int]:
+        with self._lock:
+            self.thread_names.add(threading.current_thread().name)
+            self.batches.append(list(texts))
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
         self.entered.set()
-        assert self.gate.wait(timeout=10)
-        self.batches.append(list(texts))
+        try:
+            assert self.gate.wait(timeout=10)
+        finally:
+            with self._lock:
+                self.inside -= 1
         if "boom" in texts:
             raise RuntimeError("scoring bug")
         return [len(text) for text in texts]
@@ -132,3 +142,90 @@ async def test_stop_finishes_queued_work(scorer) -> None:
 async def test_submit_before_start_is_a_bug(scorer) -> None:
     with pytest.raises(RuntimeError, match="before start"):
         await MicroBatcher(scorer, max_batch_texts=1, max_wait_ms=0, max_queue_texts=1).submit(["x"])
+
+
+async def test_with_two_workers_a_second_batch_runs_while_the_first_is_busy(scorer) -> None:
+    batcher = await started(scorer, max_wait_ms=0, workers=2)
+    scorer.gate.clear()
+    try:
+        first = asyncio.create_task(batcher.submit(["held"]))
+        await asyncio.to_thread(scorer.entered.wait, 5)
+        second = asyncio.create_task(batcher.submit(["also"]))
+        for _ in range(200):  # the second batch reaches the model although the first has not finished
+            await asyncio.sleep(0.01)
+            if scorer.inside == 2:
+                break
+        assert scorer.inside == 2 and not first.done()
+        scorer.gate.set()
+        assert await first == [4] and await second == [4]
+        assert scorer.thread_names == {"cockatoo-model_0", "cockatoo-model_1"}
+    finally:
+        scorer.gate.set()
+        await batcher.stop()
+
+
+async def test_one_worker_never_runs_two_batches_at_once(scorer) -> None:
+    batcher = await started(scorer, max_batch_texts=1, max_wait_ms=0, workers=1)
+    try:
+        await asyncio.gather(*(batcher.submit([str(i)]) for i in range(6)))
+    finally:
+        await batcher.stop()
+    assert scorer.most_inside == 1 and len(scorer.batches) == 6
+
+
+async def test_a_failing_batch_does_not_stop_the_other_worker(scorer) -> None:
+    batcher = await started(scorer, max_batch_texts=1, max_wait_ms=0, workers=2)
+    try:
+        results = await asyncio.gather(
+            batcher.submit(["boom"]), batcher.submit(["fine"]), batcher.submit(["ok"]), return_exceptions=True
+        )
+        assert isinstance(results[0], RuntimeError) and results[1:] == [[4], [2]]
+    finally:
+        await batcher.stop()
+
+
+async def test_an_empty_request_needs_no_model_call(batcher, scorer) -> None:
+    assert await batcher.submit([]) == []
+    assert scorer.batches == []
+
+
+async def test_stop_waits_for_every_running_batch(scorer) -> None:
+    batcher = await started(scorer, max_batch_texts=1, max_wait_ms=0, workers=2)
+    scorer.gate.clear()
+    jobs = [asyncio.create_task(batcher.submit([str(i) * i])) for i in range(1, 4)]
+    await asyncio.to_thread(scorer.entered.wait, 5)
+    stopping = asyncio.create_task(batcher.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    scorer.gate.set()
+    await stopping
+    assert [job.result() for job in jobs] == [[1], [2], [3]]
+
+
+class EarlyScorer:
+    """Reports the shortest text of a batch ready at once, then waits for ``gate`` before returning the rest."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def __call__(self, texts: list[str], ready: Callable[[list[int], list[int]], None]) -> list[int]:
+        shortest = min(range(len(texts)), key=lambda i: len(texts[i]))
+        ready([shortest], [len(texts[shortest])])
+        assert self.gate.wait(timeout=10)
+        return [len(text) for text in texts]
+
+
+async def test_a_request_is_answered_when_its_texts_are_ready_not_when_the_batch_ends() -> None:
+    scorer = EarlyScorer()
+    batcher: MicroBatcher[int] = MicroBatcher(scorer, max_batch_texts=8, max_wait_ms=50, max_queue_texts=100)
+    await batcher.start()
+    try:
+        short = asyncio.create_task(batcher.submit(["hi"]))
+        long = asyncio.create_task(batcher.submit(["a much longer text"]))
+        assert await asyncio.wait_for(short, timeout=5) == [2]  # while the batch is still held
+        assert not long.done()
+        scorer.gate.set()
+        assert await long == [18]
+    finally:
+        scorer.gate.set()
+        await batcher.stop()

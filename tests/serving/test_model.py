@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.serving.model import TextClassifier, UnknownLabelError
+from cockatoo_ml.serving.model import HeapTrimmer, TextClassifier, UnknownLabelError, thread_plan
 
 TEXTS = [
     "hi",
@@ -162,3 +162,61 @@ def test_int8_quantises_linear_layers_and_keeps_scores_close(
     assert not any(isinstance(module, torch.nn.Linear) for module in quantized.model.modules())
     for fast, exact in zip(quantized.score(TEXTS), tiny_classifier.score(TEXTS)):
         np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("cores", "model_threads", "torch_threads", "expected"),
+    [
+        (2, 0, 0, (2, 1)),  # two batches at once, one core each
+        (16, 0, 0, (2, 8)),
+        (1, 0, 0, (1, 1)),
+        (8, 4, 0, (4, 2)),
+        (8, 0, 3, (2, 3)),  # explicit settings win
+        (2, 3, 0, (3, 1)),  # never below one thread per batch
+    ],
+)
+def test_thread_plan_shares_the_cores_between_batches(
+    monkeypatch: pytest.MonkeyPatch, cores: int, model_threads: int, torch_threads: int, expected: tuple[int, int]
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    assert thread_plan(model_threads, torch_threads) == expected
+
+
+def test_ready_reports_each_text_once_short_ones_before_long_ones(tiny_classifier: TextClassifier) -> None:
+    texts = [" ".join(["word"] * 400), "short", "a little longer text"]
+    reported: list[tuple[list[int], list]] = []
+    results = tiny_classifier.score(texts, lambda indices, scores: reported.append((indices, scores)))
+    order = [index for indices, _ in reported for index in indices]
+    assert sorted(order) == [0, 1, 2] and order[-1] == 0  # the long text's windows come last
+    for indices, scores in reported:
+        for index, score in zip(indices, scores):
+            assert score == results[index]
+    assert results == tiny_classifier.score(texts)
+
+
+def test_parallel_passes_give_the_same_scores(tiny_model_dir: Path, tiny_classifier: TextClassifier) -> None:
+    parallel = TextClassifier.load(tiny_model_dir, dtype="float32", max_batch_tokens=16, parallel_passes=2)
+    texts = [*TEXTS, " ".join(["word"] * 300)]
+    reported: list[int] = []
+    results = parallel.score(texts, lambda indices, scores: reported.extend(indices))
+    assert sorted(reported) == list(range(len(texts)))
+    for got, want in zip(results, tiny_classifier.score(texts)):
+        assert got.windows == want.windows
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
+    assert {t.name for t in parallel._pool._threads} <= {"cockatoo-forward_0", "cockatoo-forward_1"}
+
+
+def test_heap_trimmer_trims_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    clock = iter([100.0, 100.2, 100.6, 100.7, 101.2])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    trimmer = HeapTrimmer(interval_s=0.5, trim=lambda pad: calls.append(pad) or 1)
+    for _ in range(5):
+        trimmer()
+    assert calls == [0, 0, 0]  # at 100.0, 100.6 and 101.2
+
+
+def test_heap_trimmer_finds_malloc_trim_on_glibc() -> None:
+    trimmer = HeapTrimmer(interval_s=0.0)
+    assert trimmer.available  # Linux with glibc, as this project's machines
+    trimmer()  # and calling it is harmless

@@ -48,6 +48,8 @@ def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
         ("COCKATOO_WINDOW_OVERLAP", "0.95", "COCKATOO_WINDOW_OVERLAP must be within 0 .. 0.9"),
         ("COCKATOO_MAX_QUEUE", "10", "COCKATOO_MAX_QUEUE (10) is below COCKATOO_MAX_BATCH_TEXTS (256)"),
         ("COCKATOO_DTYPE", "float16", "COCKATOO_DTYPE must be one of auto, float32, bfloat16"),
+        ("COCKATOO_MODEL_THREADS", "-1", "COCKATOO_MODEL_THREADS must not be negative, got -1"),
+        ("COCKATOO_TORCH_THREADS", "-2", "COCKATOO_TORCH_THREADS must not be negative, got -2"),
     ],
 )
 def test_bad_values_are_one_clear_error(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
