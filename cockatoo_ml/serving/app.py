@@ -240,6 +240,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         return metrics.render()
 
     log.info("serving %s with settings %s", settings.display_name, json.dumps(settings.public_dict()))
+    log.info("%d forward passes at once, %d torch threads each", model_threads, torch_threads)
     return app
 
 

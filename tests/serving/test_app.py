@@ -216,6 +216,13 @@ async def test_freed_memory_is_handed_back_after_scoring(make_client, monkeypatc
     assert trims and all(name.startswith("cockatoo-model") for name in trims)  # off the event loop
 
 
+async def test_start_up_logs_the_thread_plan(make_client, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="cockatoo_ml.serving.app"):
+        async with make_client(model_threads=3, torch_threads=1):
+            pass
+    assert "3 forward passes at once, 1 torch threads each" in caplog.text
+
+
 async def test_metrics(client) -> None:
     await client.post("/predict", json={"text": "x"})
     await client.post("/predict", json={"text": ""})
