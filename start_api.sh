@@ -9,6 +9,9 @@ HOST=${1:-0.0.0.0}
 PORT=${2:-8000}
 WORKERS=${3:-1}
 GRACEFUL_TIMEOUT=${COCKATOO_GRACEFUL_TIMEOUT:-30}
+# Each worker gives its forward passes an equal share of the cores, not all of them (oversubscribed threads
+# would slow every worker down).
+export COCKATOO_WORKERS="$WORKERS"
 # glibc gives every thread its own malloc arena; two are plenty for one event loop + the model threads and
 # keep resident memory down.
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}

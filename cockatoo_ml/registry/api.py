@@ -90,6 +90,14 @@ class ServingSettings:
             "it flipped 2% of the demo model's label decisions).",
         },
     )
+    worker_processes: int = field(
+        default=1,
+        metadata={
+            "env": "COCKATOO_WORKERS",
+            "help": "Server processes sharing this machine's cores (start_api.sh sets it from its WORKERS argument); "
+            "the automatic thread plan gives each an equal share.",
+        },
+    )
     model_threads: int = field(
         default=0,
         metadata={
@@ -122,7 +130,10 @@ class ServingSettings:
     def __post_init__(self) -> None:
         from cockatoo_ml.errors import ConfigError
 
-        positive = ("max_batch_texts", "max_body_bytes", "micro_batch_size", "micro_batch_tokens", "max_queue_texts")
+        positive = (
+            "max_batch_texts", "max_body_bytes", "micro_batch_size", "micro_batch_tokens", "max_queue_texts",
+            "worker_processes",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{_env_name(name)} must be at least 1, got {getattr(self, name)}")

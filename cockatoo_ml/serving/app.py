@@ -121,7 +121,9 @@ def build_prediction(
 def create_app(settings: ServingSettings | None = None, classifier: TextClassifier | None = None) -> Quart:
     """The API serving ``classifier`` (default: the model in ``settings.model_dir``, loaded now, once)."""
     settings = settings or serving_settings_from_env()
-    model_threads, torch_threads = thread_plan(settings.model_threads, settings.torch_threads)
+    model_threads, torch_threads = thread_plan(
+        settings.model_threads, settings.torch_threads, processes=settings.worker_processes
+    )
     if classifier is None:
         classifier = TextClassifier.load(
             settings.model_dir, max_window_tokens=settings.max_window_tokens,

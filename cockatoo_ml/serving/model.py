@@ -265,12 +265,14 @@ def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
     raise ModelLoadError("the tokenizer's special-token template could not be read; it cannot split long texts")
 
 
-def thread_plan(model_threads: int = 0, torch_threads: int = 0) -> tuple[int, int]:
-    """(forward passes run at once, torch threads inside each) for this process's cores; 0 means automatic.
+def thread_plan(model_threads: int = 0, torch_threads: int = 0, processes: int = 1) -> tuple[int, int]:
+    """(forward passes run at once, torch threads inside each) for this process's share of the cores when
+    ``processes`` server processes share them; 0 means automatic.
 
     Two passes at once by default: on a CPU one forward pass of a small encoder cannot keep two cores busy
     (MiniLM int8 on 2 cores: 2 passes x 1 thread scored 1.24x the texts/s of 1 pass x 2 threads)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    machine = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = max(1, machine // max(1, processes))
     batches = model_threads or (2 if cores >= 2 else 1)
     return batches, torch_threads or max(1, cores // batches)
 

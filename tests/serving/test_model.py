@@ -165,21 +165,25 @@ def test_int8_quantises_linear_layers_and_keeps_scores_close(
 
 
 @pytest.mark.parametrize(
-    ("cores", "model_threads", "torch_threads", "expected"),
+    ("cores", "model_threads", "torch_threads", "processes", "expected"),
     [
-        (2, 0, 0, (2, 1)),  # two batches at once, one core each
-        (16, 0, 0, (2, 8)),
-        (1, 0, 0, (1, 1)),
-        (8, 4, 0, (4, 2)),
-        (8, 0, 3, (2, 3)),  # explicit settings win
-        (2, 3, 0, (3, 1)),  # never below one thread per batch
+        (2, 0, 0, 1, (2, 1)),  # two batches at once, one core each
+        (16, 0, 0, 1, (2, 8)),
+        (1, 0, 0, 1, (1, 1)),
+        (8, 4, 0, 1, (4, 2)),
+        (8, 0, 3, 1, (2, 3)),  # explicit settings win
+        (2, 3, 0, 1, (3, 1)),  # never below one thread per batch
+        (8, 0, 0, 2, (2, 2)),  # two worker processes: four cores each
+        (2, 0, 0, 2, (1, 1)),  # one core each: one pass
+        (4, 0, 0, 8, (1, 1)),  # more processes than cores
     ],
 )
 def test_thread_plan_shares_the_cores_between_batches(
-    monkeypatch: pytest.MonkeyPatch, cores: int, model_threads: int, torch_threads: int, expected: tuple[int, int]
+    monkeypatch: pytest.MonkeyPatch, cores: int, model_threads: int, torch_threads: int, processes: int,
+    expected: tuple[int, int],
 ) -> None:
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
-    assert thread_plan(model_threads, torch_threads) == expected
+    assert thread_plan(model_threads, torch_threads, processes) == expected
 
 
 def test_ready_reports_each_text_once_short_ones_before_long_ones(tiny_classifier: TextClassifier) -> None:

@@ -128,6 +128,22 @@ def _batches_scored(server: Server) -> float:
     raise AssertionError("cockatoo_batch_texts_count missing from /metrics")
 
 
+def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from cockatoo_ml.serving.model import thread_plan
+
+    port = free_port()
+    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir))
+    two = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "2"], env, port, tmp_path / "two.log").wait_ready()
+    passes, threads = thread_plan(processes=2)  # the share of this machine's cores that each worker should take
+    for _ in range(100):  # the second worker may still be loading when the first answers
+        if two.output().count("forward passes at once") == 2:
+            break
+        time.sleep(0.2)
+    two.terminate()
+    plans = [line for line in two.log_path.read_text(errors="replace").splitlines() if "forward passes at once" in line]
+    assert len(plans) == 2 and all(f"{passes} forward passes at once, {threads} torch threads each" in p for p in plans)
+
+
 def test_missing_model_dir_stops_start_up_with_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "no_model_here"
     result = subprocess.run(
