@@ -40,7 +40,7 @@ import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
-from cockatoo_ml.serving.model import TextClassifier, thread_plan  # noqa: E402
+from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
 
 DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
 TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
@@ -265,16 +265,11 @@ def run_rounds(
 
 
 def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
-    """The model as our server loads it (same precision, same thread plan), for the no-server line."""
+    """The model as our server loads it (same precision, windows and thread plan), for the no-server line."""
     from cockatoo_ml.registry.api import ServingSettings
+    from cockatoo_ml.serving.app import load_classifier
 
-    defaults = ServingSettings()
-    passes, torch_threads = thread_plan(defaults.model_threads, defaults.torch_threads)
-    return TextClassifier.load(
-        Path(model_dir), dtype=dtype, max_batch_tokens=defaults.micro_batch_tokens, parallel_passes=passes,
-        torch_threads=torch_threads, max_window_tokens=defaults.max_window_tokens,
-        window_overlap=defaults.window_overlap,
-    )
+    return load_classifier(ServingSettings(model_dir=Path(model_dir), dtype=dtype))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,18 +118,26 @@ def build_prediction(
     )
 
 
+def load_classifier(settings: ServingSettings) -> TextClassifier:
+    """The model in ``settings.model_dir`` as the server scores with it (precision, windows, thread plan)."""
+    model_threads, torch_threads = _thread_plan(settings)
+    return TextClassifier.load(
+        settings.model_dir, max_window_tokens=settings.max_window_tokens, window_overlap=settings.window_overlap,
+        max_batch_tokens=settings.micro_batch_tokens, torch_threads=torch_threads, parallel_passes=model_threads,
+        dtype=settings.dtype,
+    )
+
+
+def _thread_plan(settings: ServingSettings) -> tuple[int, int]:
+    return thread_plan(settings.model_threads, settings.torch_threads, processes=settings.worker_processes)
+
+
 def create_app(settings: ServingSettings | None = None, classifier: TextClassifier | None = None) -> Quart:
     """The API serving ``classifier`` (default: the model in ``settings.model_dir``, loaded now, once)."""
     settings = settings or serving_settings_from_env()
-    model_threads, torch_threads = thread_plan(
-        settings.model_threads, settings.torch_threads, processes=settings.worker_processes
-    )
+    model_threads, torch_threads = _thread_plan(settings)
     if classifier is None:
-        classifier = TextClassifier.load(
-            settings.model_dir, max_window_tokens=settings.max_window_tokens,
-            window_overlap=settings.window_overlap, max_batch_tokens=settings.micro_batch_tokens,
-            torch_threads=torch_threads, parallel_passes=model_threads, dtype=settings.dtype,
-        )
+        classifier = load_classifier(settings)
     app = Quart(__name__)
     app.request_class = JSONBodyRequest
     # Never debug mode: it would put tracebacks into responses.

@@ -163,7 +163,6 @@ class TextClassifier:
             return {**self.thresholds, **override}
         return {label: float(override) for label in self.labels}
 
-    @torch.inference_mode()
     def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
         """Score texts in as few, tightly packed forward passes as the token budget allows.
 
@@ -197,7 +196,7 @@ class TextClassifier:
                 record(chunk, self._forward([windows[i] for i in chunk]))
         else:  # longest first, so that the threads finish together
             passes = {
-                self._pool.submit(self._forward_inference, [windows[i] for i in chunk]): chunk
+                self._pool.submit(self._forward, [windows[i] for i in chunk]): chunk
                 for chunk in reversed(chunks)
             }
             for finished in as_completed(passes):
@@ -236,10 +235,7 @@ class TextClassifier:
             chunks.append(current)
         return chunks
 
-    @torch.inference_mode()  # a mode is per thread: pool threads need their own
-    def _forward_inference(self, batch: list[list[int]]) -> np.ndarray:
-        return self._forward(batch)
-
+    @torch.inference_mode()  # here, not on score(): the mode is per thread, and passes may run on pool threads
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
