@@ -241,7 +241,7 @@ def run_rounds(
     servers: dict[str, ServerProcess], classifier: TextClassifier, texts: list[str], args: BenchArgs
 ) -> dict[str, dict]:
     """Rounds alternate between the servers (and the model alone), so a change in the machine's load hits all
-    alike."""
+    alike; within a round all three get the same texts, so a round with more long posts is hard for all three."""
     cursor = iter(texts * 1000)
     results = {name: {"batch": Measured(), "predict": Measured()} for name in servers}
     results["model"] = {"batch": Measured()}
@@ -250,14 +250,13 @@ def run_rounds(
         drive(server.url, "/predict", [[{"text": next(cursor)}] * 2 for _ in range(4)], 1, Measured())
     classifier.score([next(cursor) for _ in range(args.batch_size)])
     for round_index in range(args.rounds):
+        batches = [[next(cursor) for _ in range(args.batch_size)] for _ in range(args.batch_requests)]
+        predict = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
         for name, server in servers.items():
             print(f"round {round_index + 1}/{args.rounds} {name:5}: load {os.getloadavg()[0]:.2f}", flush=True)
-            batch = [[{"texts": [next(cursor) for _ in range(args.batch_size)]} for _ in range(args.batch_requests)]]
-            drive(server.url, "/batch", batch, args.batch_size, results[name]["batch"])
-            predict = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
+            drive(server.url, "/batch", [[{"texts": texts} for texts in batches]], args.batch_size, results[name]["batch"])
             drive(server.url, "/predict", predict, 1, results[name]["predict"])
         print(f"round {round_index + 1}/{args.rounds} model alone: load {os.getloadavg()[0]:.2f}", flush=True)
-        batches = [[next(cursor) for _ in range(args.batch_size)] for _ in range(args.batch_requests)]
         score_alone(classifier, batches, results["model"]["batch"])
     for name, server in servers.items():
         results[name]["rss"] = server.peak_rss_mb()
