@@ -34,6 +34,7 @@ from transformers import (
     Trainer,
     TrainerCallback,
     TrainingArguments,
+    set_seed,
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
@@ -374,7 +375,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
 
     pos_weight = pos_weight_from_known(dataset["train"]["labels"], dataset["train"]["label_mask"])
     loss_fn = MultiLabelLoss(settings.loss, pos_weight, settings.asl_gamma_neg, settings.asl_gamma_pos, settings.asl_clip)
-    model = _load_model(base_model, label_names)
+    model = _load_model(base_model, label_names, settings.seed)
     trainer = MultiLabelTrainer(
         model=model,
         args=args,
@@ -420,7 +421,10 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
     return settings.output_dir
 
 
-def _load_model(name_or_path: str, label_names: Sequence[str]) -> torch.nn.Module:
+def _load_model(name_or_path: str, label_names: Sequence[str], seed: int) -> torch.nn.Module:
+    # The new classification head is initialised here, before the Trainer seeds anything: seed it, or every run
+    # starts from another head (as Hugging Face's examples do with set_seed before from_pretrained).
+    set_seed(seed)
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             name_or_path,

@@ -219,6 +219,22 @@ def test_a_half_precision_base_model_trains_in_float32(tmp_path: Path, tiny_mode
     half = tmp_path / "half"
     AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, dtype=torch.float16).save_pretrained(half)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(half)
-    model = _load_model(str(half), ["a", "b"])
+    model = _load_model(str(half), ["a", "b"], seed=0)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert model.config.id2label == {0: "a", 1: "b"}
+
+
+def test_the_new_head_follows_the_seed(minilm_path: str) -> None:
+    """MiniLM has no classification head: the one training adds must be the same for the same --seed."""
+    import torch
+
+    from cockatoo_ml.training.run import _load_model
+
+    def head(seed: int) -> torch.Tensor:
+        return _load_model(minilm_path, ["a", "b", "c"], seed=seed).classifier.weight.detach().clone()
+
+    torch.manual_seed(123)  # whatever state the process is in before
+    first = head(7)
+    torch.rand(5)
+    assert torch.equal(head(7), first)
+    assert not torch.equal(head(8), first)
