@@ -167,12 +167,13 @@ def test_a_busy_port_fails_before_any_work(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_model_gets_obvious_cases_right(demo_run: DemoRun) -> None:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from cockatoo_ml.artifacts import load_thresholds
+    from cockatoo_ml.modeling import load_classifier
 
     tokenizer = AutoTokenizer.from_pretrained(demo_run.model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(demo_run.model_dir).eval()
+    model = load_classifier(demo_run.model_dir)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     assert labels == list(LABELS)
     thresholds = load_thresholds(demo_run.model_dir, labels)  # what the server applies by default

@@ -24,6 +24,7 @@ import torch
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
+from cockatoo_ml.modeling import load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class TextClassifier:
         dtype: str = "auto",
     ) -> TextClassifier:
         """Load a model directory, or raise ``ModelLoadError`` saying what was expected where."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a server's log is no place for progress bars
@@ -125,7 +126,7 @@ class TextClassifier:
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             # Loaded straight in the serving precision: no float32 copy on the way (peak memory).
-            model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=_resolve_dtype(dtype, device))
+            model = load_classifier(model_dir, dtype=_resolve_dtype(dtype, device))
             if dtype == "int8":
                 model = _quantize_int8(model)
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.registry import training as defaults
 
 
@@ -31,19 +32,34 @@ def pos_weight_from_known(
     return torch.tensor(np.clip(ratio, 1.0, max_weight), dtype=torch.float32)
 
 
-def _masked_mean(per_cell: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+REDUCTIONS = ("label", "cell")
+
+
+def _masked_mean(per_cell: torch.Tensor, mask: torch.Tensor, reduction: str = "cell") -> torch.Tensor:
+    """``cell``: the mean over every known cell of the batch. ``label``: each label's mean over its known cells,
+    then the mean over the labels known somewhere in the batch, so a label known on 10% of the rows weighs as much
+    as one known on 90% (with ``cell`` the plentiful label drives the shared encoder)."""
     # A batch where no label is known contributes 0 (with a gradient path) rather than NaN.
-    return (per_cell * mask).sum() / mask.sum().clamp(min=1.0)
+    if reduction == "cell":
+        return (per_cell * mask).sum() / mask.sum().clamp(min=1.0)
+    known = mask.sum(dim=0)
+    per_label = (per_cell * mask).sum(dim=0) / known.clamp(min=1.0)
+    present = (known > 0).to(per_label.dtype)
+    return (per_label * present).sum() / present.sum().clamp(min=1.0)
 
 
 def masked_bce(
-    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, pos_weight: torch.Tensor | None = None
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    pos_weight: torch.Tensor | None = None,
+    reduction: str = "cell",
 ) -> torch.Tensor:
-    """Binary cross-entropy on logits averaged over the known (mask = 1) cells."""
+    """Binary cross-entropy on logits averaged over the known (mask = 1) cells (see ``_masked_mean``)."""
     if pos_weight is not None:
         pos_weight = pos_weight.to(device=logits.device, dtype=logits.dtype)
     per_cell = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none")
-    return _masked_mean(per_cell, mask.to(logits.dtype))
+    return _masked_mean(per_cell, mask.to(logits.dtype), reduction)
 
 
 def masked_asymmetric_loss(
@@ -54,6 +70,7 @@ def masked_asymmetric_loss(
     gamma_pos: float = defaults.ASL_GAMMA_POS,
     clip: float = defaults.ASL_CLIP,
     eps: float = 1e-8,
+    reduction: str = "cell",
 ) -> torch.Tensor:
     """Asymmetric loss (Ridnik et al., 2021) averaged over known cells: focuses away from the many easy
     negatives and shifts negative probabilities down by ``clip``. With both gammas and clip at 0 it equals BCE."""
@@ -70,7 +87,7 @@ def masked_asymmetric_loss(
             gamma = gamma_pos * targets + gamma_neg * (1 - targets)
             focus = torch.pow(1 - pt, gamma)
         loss_pos, loss_neg = loss_pos * focus, loss_neg * focus
-    return _masked_mean(-(loss_pos + loss_neg), mask.float())
+    return _masked_mean(-(loss_pos + loss_neg), mask.float(), reduction)
 
 
 class MultiLabelLoss:
@@ -85,16 +102,19 @@ class MultiLabelLoss:
         gamma_neg: float = defaults.ASL_GAMMA_NEG,
         gamma_pos: float = defaults.ASL_GAMMA_POS,
         clip: float = defaults.ASL_CLIP,
+        reduction: str = "cell",
     ) -> None:
         if kind not in self.KINDS:
-            from cockatoo_ml.errors import ConfigError
-
             raise ConfigError(f"unknown loss {kind!r}; use one of {', '.join(self.KINDS)}")
-        self.kind = kind
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"unknown loss reduction {reduction!r}; use one of {', '.join(REDUCTIONS)}")
+        self.kind, self.reduction = kind, reduction
         self.pos_weight = pos_weight
         self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.kind == "asl":
-            return masked_asymmetric_loss(logits, targets, mask, self.gamma_neg, self.gamma_pos, self.clip)
-        return masked_bce(logits, targets, mask, self.pos_weight)
+            return masked_asymmetric_loss(
+                logits, targets, mask, self.gamma_neg, self.gamma_pos, self.clip, reduction=self.reduction
+            )
+        return masked_bce(logits, targets, mask, self.pos_weight, self.reduction)

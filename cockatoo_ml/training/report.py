@@ -203,7 +203,8 @@ def write_model_card(
         "| setting | value |",
         "|---|---|",
     ]
-    for key in ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "loss", "seed", "precision"):
+    for key in ("pooling", "linear_probe", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr",
+                "max_length", "loss", "loss_reduction", "seed", "precision"):
         if key in settings:
             lines.append(f"| {key} | {settings[key]} |")
     for key in ("global_step", "world_size", "best_checkpoint"):
@@ -215,11 +216,14 @@ def write_model_card(
         "",
         "## Use",
         "",
-        "Serve this directory with the project's `app.py` (it applies `thresholds.json`), or load it directly:",
+        "Serve this directory with the project's `app.py` (it applies `thresholds.json` and scores long texts in",
+        "windows), or load it directly. With `cockatoo_pooling: mean` in `config.json` the head reads the mean of",
+        "the token states, which `AutoModelForSequenceClassification` would not do, so load it with the project:",
         "",
         "```python",
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-        "model = AutoModelForSequenceClassification.from_pretrained(MODEL_DIR)",
+        "from transformers import AutoTokenizer",
+        "from cockatoo_ml.modeling import load_classifier",
+        "model = load_classifier(MODEL_DIR)",
         "tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)",
         "scores = model(**tokenizer(texts, return_tensors='pt', padding=True, truncation=True)).logits.sigmoid()",
         "```",

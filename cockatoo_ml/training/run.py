@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import (
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     HfArgumentParser,
     PreTrainedTokenizerBase,
@@ -42,12 +41,14 @@ from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresho
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import load_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry import training as defaults
 from cockatoo_ml.registry.env import env_float, env_int, env_str
 from cockatoo_ml.registry.models import DEFAULT_BASE_MODEL, resolve_base_model
 from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
+from cockatoo_ml.training.probe import init_head_from_probe
 from cockatoo_ml.training.metrics import TrainerMetrics, multilabel_metrics, sigmoid
 from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED, metrics_table, write_model_card, write_plots
 from cockatoo_ml.training.telemetry import telemetry_from_env
@@ -118,6 +119,24 @@ class TrainSettings:
     )
     logging_steps: int = field(default=defaults.LOGGING_STEPS, metadata={"help": "Log loss/learning rate every N steps."})
     save_total_limit: int = field(default=defaults.SAVE_TOTAL_LIMIT, metadata={"help": "Checkpoints kept (plus the best)."})
+    pooling: Literal["mean", "cls"] = field(
+        default=defaults.POOLING,
+        metadata={"help": "mean: a linear layer on the mean of the token states (how sentence encoders such as MiniLM "
+                  "were trained); cls: the architecture's own AutoModelForSequenceClassification head."},
+    )
+    linear_probe: bool = field(
+        default=defaults.LINEAR_PROBE,
+        metadata={"help": "Before fine-tuning, fit the head as one logistic regression per label on the frozen "
+                  "encoder's features (LP-FT); --no-linear-probe starts from a random head. Mean pooling only."},
+    )
+    head_lr: float | None = field(
+        default=defaults.HEAD_LR, metadata={"help": "Learning rate of the classification head (default: --lr)."}
+    )
+    loss_reduction: Literal["label", "cell"] = field(
+        default=defaults.LOSS_REDUCTION,
+        metadata={"help": "label: every label weighs the same in the loss, however few rows know it; cell: every "
+                  "known (row, label) cell weighs the same, so the most annotated label dominates."},
+    )
     loss: Literal["bce", "asl"] = field(
         default=defaults.LOSS, metadata={"help": "bce: masked BCE with per-label pos_weight; asl: asymmetric loss."}
     )
@@ -159,9 +178,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
 class MultiLabelTrainer(Trainer):
     """A Trainer whose loss counts only known labels: batches carry ``labels`` and ``label_mask``."""
 
-    def __init__(self, *args: Any, loss_fn: MultiLabelLoss, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, loss_fn: MultiLabelLoss, head_lr: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        self.head_lr = head_lr
         # Our loss is a mean per batch, so the Trainer must divide it by the accumulation steps itself.
         self.model_accepts_loss_kwargs = False
 
@@ -172,6 +192,28 @@ class MultiLabelTrainer(Trainer):
         outputs = model(**inputs)
         loss = self.loss_fn(outputs.logits, targets, mask)
         return (loss, outputs) if return_outputs else loss
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """The Trainer's AdamW, with the classification head in parameter groups of its own learning rate."""
+        if self.head_lr is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(model))
+        groups = []
+        for head in (False, True):
+            for decayed in (True, False):
+                params = [p for n, p in model.named_parameters()
+                          if p.requires_grad and _is_head(n) == head and (n in decay) == decayed]
+                if params:
+                    groups.append({"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
+                                   **({"lr": self.head_lr} if head else {})})
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+
+def _is_head(parameter_name: str) -> bool:
+    return parameter_name.split(".")[0] in {"classifier", "score", "pooler"} or ".pooler." in parameter_name
 
 
 # --- resolving settings ---------------------------------------------------------------------------------------
@@ -374,19 +416,24 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         tokenized = tokenize_dataset(dataset, tokenizer, max_length, splits=("train", *defaults.EVAL_SPLITS))
 
     pos_weight = pos_weight_from_known(dataset["train"]["labels"], dataset["train"]["label_mask"])
-    loss_fn = MultiLabelLoss(settings.loss, pos_weight, settings.asl_gamma_neg, settings.asl_gamma_pos, settings.asl_clip)
-    model = _load_model(base_model, label_names, settings.seed)
+    loss_fn = MultiLabelLoss(settings.loss, pos_weight, settings.asl_gamma_neg, settings.asl_gamma_pos, settings.asl_clip,
+                             reduction=settings.loss_reduction)
+    model = _load_model(base_model, label_names, settings.seed, settings.pooling)
+    collator = MultiLabelCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     trainer = MultiLabelTrainer(
         model=model,
         args=args,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
-        data_collator=MultiLabelCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None),
+        data_collator=collator,
         compute_metrics=TrainerMetrics(label_names),
         callbacks=[*([telemetry] if telemetry else []), *extra_callbacks],
         loss_fn=loss_fn,
+        head_lr=settings.head_lr,
     )
+    if settings.linear_probe and resume_from is None:
+        _linear_probe(model, tokenized["train"], collator, settings, label_names, trainer.args.device)
     try:
         trainer.train(resume_from_checkpoint=resume_from)
     finally:
@@ -400,6 +447,9 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         shutil.rmtree(staged, ignore_errors=True)  # a leftover of an interrupted earlier run
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(staged))  # model, config.json (id2label, problem type) and tokenizer
+    if trainer.is_world_process_zero() and not (staged / "config.json").is_file():
+        # A mean-pooling classifier is no PreTrainedModel: the Trainer saved its weights, the config is ours.
+        trainer.accelerator.unwrap_model(trainer.model).config.save_pretrained(staged)
     if trainer.is_world_process_zero():
         thresholds = tune_thresholds(*predictions["validation"], label_names)
         results: dict[str, Any] = {
@@ -421,24 +471,31 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
     return settings.output_dir
 
 
-def _load_model(name_or_path: str, label_names: Sequence[str], seed: int) -> torch.nn.Module:
+def _load_model(name_or_path: str, label_names: Sequence[str], seed: int, pooling: str) -> torch.nn.Module:
     # The new classification head is initialised here, before the Trainer seeds anything: seed it, or every run
     # starts from another head (as Hugging Face's examples do with set_seed before from_pretrained).
     set_seed(seed)
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            name_or_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            problem_type="multi_label_classification",
-            ignore_mismatched_sizes=True,  # a base that already has a head of another size gets a fresh one
-            # transformers 5 loads a checkpoint in its stored dtype; a half-precision base must still train with
-            # float32 master weights (mixed precision is the Trainer's job, via --precision).
-            dtype=torch.float32,
-        )
+        # transformers 5 loads a checkpoint in its stored dtype; a half-precision base must still train with
+        # float32 master weights (mixed precision is the Trainer's job, via --precision).
+        return new_classifier(name_or_path, label_names, pooling, dtype=torch.float32)  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model weights from {name_or_path!r} ({type(exc).__name__}: {exc})") from exc
+
+
+def _linear_probe(
+    model: torch.nn.Module, train: Dataset, collator: MultiLabelCollator, settings: TrainSettings,
+    label_names: Sequence[str], device: torch.device,
+) -> None:
+    if not isinstance(model, MeanPoolingClassifier):
+        log.info("--linear-probe applies to --pooling mean only; the %s head starts at random", settings.pooling)
+        return
+    started = time.monotonic()
+    model.to(device)
+    accuracy = init_head_from_probe(model, train, collator, settings.eval_batch_size or 2 * settings.batch_size,
+                                    label_names)
+    log.info("linear probe fitted in %.0f s; balanced-head training accuracy per label: %s",
+             time.monotonic() - started, {k: round(v, 3) for k, v in accuracy.items()})
 
 
 def _write_model_dir(
@@ -490,7 +547,7 @@ def evaluate_model_dir(settings: TrainSettings) -> dict[str, Any]:
         trained_with = json.loads((model_dir / SETTINGS_FILE).read_text())
     data_dir = settings.data or Path(trained_with.get("data", paths.PROCESSED_DIR))
     dataset, label_names = _load_dataset(data_dir, need=(settings.eval_split,))
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    model = load_classifier(model_dir, dtype=torch.float32)
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if model_labels != list(label_names):
         raise DataError(f"{data_dir} has labels {label_names} but the model in {model_dir} predicts {model_labels}")

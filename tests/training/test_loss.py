@@ -66,3 +66,23 @@ def test_multilabel_loss_dispatch_and_unknown_kind() -> None:
     )
     with pytest.raises(ConfigError, match="unknown loss"):
         MultiLabelLoss("focal")
+
+
+def test_label_reduction_weighs_every_known_label_the_same() -> None:
+    # label 0 is known on three rows, label 1 on one: per cell, label 0 holds 3/4 of the loss; per label, half.
+    logits = torch.tensor([[1.0, 2.0], [-1.0, 0.0], [0.5, 0.0], [2.0, 0.0]])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    cells = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    label0 = cells[:3, 0].mean()
+    label1 = cells[0, 1]
+    by_label = masked_bce(logits, targets, mask, reduction="label")
+    assert by_label.item() == pytest.approx(((label0 + label1) / 2).item())
+    assert masked_bce(logits, targets, mask, reduction="cell").item() == pytest.approx(
+        ((cells[:3, 0].sum() + label1) / 4).item()
+    )
+    assert MultiLabelLoss("bce", reduction="label")(logits, targets, mask).item() == pytest.approx(by_label.item())
+    # a batch where nothing is known: zero, not NaN
+    assert masked_bce(logits, targets, torch.zeros_like(mask), reduction="label").item() == 0.0
+    with pytest.raises(ConfigError):
+        MultiLabelLoss("bce", reduction="row")

@@ -219,9 +219,10 @@ def test_a_half_precision_base_model_trains_in_float32(tmp_path: Path, tiny_mode
     half = tmp_path / "half"
     AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, dtype=torch.float16).save_pretrained(half)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(half)
-    model = _load_model(str(half), ["a", "b"], seed=0)
-    assert {p.dtype for p in model.parameters()} == {torch.float32}
-    assert model.config.id2label == {0: "a", 1: "b"}
+    for pooling in ("mean", "cls"):
+        model = _load_model(str(half), ["a", "b"], seed=0, pooling=pooling)
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+        assert model.config.id2label == {0: "a", 1: "b"}
 
 
 def test_the_new_head_follows_the_seed(minilm_path: str) -> None:
@@ -231,10 +232,26 @@ def test_the_new_head_follows_the_seed(minilm_path: str) -> None:
     from cockatoo_ml.training.run import _load_model
 
     def head(seed: int) -> torch.Tensor:
-        return _load_model(minilm_path, ["a", "b", "c"], seed=seed).classifier.weight.detach().clone()
+        return _load_model(minilm_path, ["a", "b", "c"], seed=seed, pooling="mean").classifier.weight.detach().clone()
 
     torch.manual_seed(123)  # whatever state the process is in before
     first = head(7)
     torch.rand(5)
     assert torch.equal(head(7), first)
     assert not torch.equal(head(8), first)
+
+
+@pytest.mark.parametrize("head_lr", [None, 1e-3])
+def test_the_head_gets_its_own_learning_rate(tmp_path: Path, tiny_model_dir: Path, head_lr: float | None) -> None:
+    from transformers import TrainingArguments
+
+    from cockatoo_ml.training.loss import MultiLabelLoss
+    from cockatoo_ml.training.run import MultiLabelTrainer, _load_model
+
+    model = _load_model(str(tiny_model_dir), ["a", "b"], seed=0, pooling="mean")
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)
+    optimizer = MultiLabelTrainer(model=model, args=args, loss_fn=MultiLabelLoss("bce"), head_lr=head_lr).create_optimizer()
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)  # every weight is trained
+    assert lr_of[id(model.classifier.weight)] == (head_lr or 1e-5)
+    assert lr_of[id(model.encoder.embeddings.word_embeddings.weight)] == 1e-5

@@ -1,0 +1,102 @@
+"""The classifier architectures of a model directory: mean pooling saved and loaded whole, HF heads as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertForSequenceClassification
+
+from cockatoo_ml.modeling import (
+    POOLING_KEY,
+    WEIGHTS_FILE,
+    MeanPoolingClassifier,
+    load_classifier,
+    mean_pool,
+    new_classifier,
+    pooling_of,
+)
+from cockatoo_ml.serving.model import TextClassifier
+
+
+@pytest.fixture(scope="module")
+def mean_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, labels: tuple[str, ...]) -> Path:
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("mean_model")
+    model = new_classifier(str(tiny_model_dir), labels, "mean")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def _inputs(model_dir: Path, texts: list[str]) -> dict[str, torch.Tensor]:
+    return dict(AutoTokenizer.from_pretrained(model_dir)(texts, padding=True, return_tensors="pt"))
+
+
+def test_mean_pool_ignores_padding() -> None:
+    states = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    assert mean_pool(states, torch.tensor([[1, 1, 0]])).tolist() == [[2.0, 3.0]]
+
+
+def test_new_mean_classifier_reads_the_encoder_without_its_pooler(tiny_model_dir: Path, labels) -> None:
+    model = new_classifier(str(tiny_model_dir), labels, "mean")
+    assert isinstance(model, MeanPoolingClassifier)
+    assert model.encoder.pooler is None  # a [CLS] pooler would be weights without gradients
+    assert model.config.id2label == dict(enumerate(labels))
+    assert getattr(model.config, POOLING_KEY) == "mean"
+    logits = model.eval()(**_inputs(tiny_model_dir, ["hello there", "a much longer text than the first one"])).logits
+    assert logits.shape == (2, len(labels))
+
+
+def test_a_text_scores_the_same_alone_and_padded_in_a_batch(mean_model_dir: Path) -> None:
+    model = load_classifier(mean_model_dir)
+    alone = model(**_inputs(mean_model_dir, ["short text"])).logits
+    batched = model(**_inputs(mean_model_dir, ["short text", "a considerably longer text that forces padding"])).logits
+    assert torch.allclose(alone[0], batched[0], atol=1e-5)
+
+
+def test_mean_model_round_trips_through_its_directory(tiny_model_dir: Path, tmp_path: Path, labels) -> None:
+    torch.manual_seed(1)
+    model = new_classifier(str(tiny_model_dir), labels, "mean").eval()
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config[POOLING_KEY] == "mean" and config["id2label"]["3"] == labels[3]
+    assert pooling_of(tmp_path) == "mean"
+    loaded = load_classifier(tmp_path)
+    assert not loaded.training  # ready to score
+    inputs = _inputs(tiny_model_dir, ["the same weights give the same logits", "twice"])
+    assert torch.equal(model(**inputs).logits, loaded(**inputs).logits)
+
+
+def test_plain_hugging_face_checkpoints_still_load_as_they_are(tiny_model_dir: Path) -> None:
+    assert pooling_of(tiny_model_dir) == "cls"
+    assert isinstance(load_classifier(tiny_model_dir), BertForSequenceClassification)
+
+
+def test_the_server_scores_a_mean_model_like_the_model_itself(mean_model_dir: Path) -> None:
+    texts = ["I will hurt you", "what a lovely day"]
+    served = TextClassifier.load(mean_model_dir, dtype="float32").score(texts)
+    direct = torch.sigmoid(load_classifier(mean_model_dir)(**_inputs(mean_model_dir, texts)).logits)
+    for score, row in zip(served, direct):
+        assert score.scores == pytest.approx(row.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "unknown pooling", "foreign weights"])
+def test_a_damaged_mean_model_is_refused(mean_model_dir: Path, tmp_path: Path, damage: str) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(mean_model_dir, broken)
+    if damage == "truncated weights":
+        (broken / WEIGHTS_FILE).write_bytes((broken / WEIGHTS_FILE).read_bytes()[:100])
+    elif damage == "unknown pooling":
+        config = json.loads((broken / "config.json").read_text())
+        (broken / "config.json").write_text(json.dumps({**config, POOLING_KEY: "max"}))
+    else:
+        from safetensors.torch import save_file
+
+        save_file({"something.else": torch.zeros(2)}, str(broken / WEIGHTS_FILE))
+    with pytest.raises((OSError, ValueError)):
+        load_classifier(broken)
