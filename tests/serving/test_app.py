@@ -108,6 +108,12 @@ BAD_REQUESTS = [
     ({"text": "x", "threshold": {"nsfw": 2}}, 422, "threshold.nsfw"),
     ({"text": "x", "threshold": {"nsfw": "high"}}, 422, "threshold.nsfw"),
     ({"text": "x", "threshold": {"toxic": 0.5}}, 422, "threshold.toxic"),
+    # valid JSON, but text the tokenizer cannot encode (a lone surrogate) or with nothing visible in it
+    (b'{"text": "hi \\ud800"}', 422, "text"),
+    (b'{"text": "\\udfff"}', 422, "text"),
+    ({"text": "\x00\x00"}, 422, "text"),
+    ({"text": "\u200b\u200c\u200d\ufeff"}, 422, "text"),
+    ({"text": " \u200e\t\u202e\x7f "}, 422, "text"),
 ]
 
 
@@ -132,6 +138,8 @@ async def test_predict_rejects_bad_input(client, body, status: int, field: str |
         ({"texts": "one text"}, "texts"),
         ({"texts": ["ok", " "]}, "texts.1"),
         ({"texts": ["ok", None]}, "texts.1"),
+        ({"texts": ["ok", "ok", "ok", "\ud800 x"]}, "texts.3"),
+        ({"texts": ["ok", "\u2060\x00"]}, "texts.1"),
         ({"texts": ["ok"], "threshold": {"bogus": 0.1}}, "threshold.bogus"),
     ],
 )
@@ -139,6 +147,22 @@ async def test_batch_rejects_bad_input(client, body, field: str) -> None:
     response = await client.post("/batch", json=body)
     assert response.status_code == 422
     assert field in [d["field"] for d in (await response.get_json())["detail"]]
+
+
+async def test_unencodable_or_invisible_text_never_reaches_the_model(client) -> None:
+    for body in (b'{"text": "hi \\ud800"}', b'{"texts": ["fine", "\\ud800"]}', json.dumps({"text": "\x00\u200b"}).encode()):
+        path = "/batch" if b"texts" in body else "/predict"
+        response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422
+        error = await response.get_json()
+        assert "not valid Unicode" in error["error"] or "control or format" in error["error"]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "cockatoo_texts_total 0.0" in metrics  # refused at validation: nothing was queued or scored
+
+
+async def test_text_with_visible_characters_among_invisible_ones_is_scored(client) -> None:
+    for text in ("\u200bhi\u200b", "\u0301", "\u05e9\u05dc\u05d5\u05dd", "\U0001f600"):
+        assert (await client.post("/predict", json={"text": text})).status_code == 200, text
 
 
 async def test_json_without_content_type_is_accepted(client) -> None:
@@ -264,6 +288,13 @@ async def test_openapi_and_docs(client) -> None:
     assert request_schema["title"] == "PredictRequest" and request_schema["required"] == ["text"]
     assert set(predict["responses"]) >= {"200", "400", "401", "413", "422", "429"}
     assert predict["responses"]["422"]["content"]["application/json"]["schema"]["title"] == "ErrorResponse"
+    assert predict["requestBody"]["required"] is True and spec["paths"]["/batch"]["post"]["requestBody"]["required"]
+    text = request_schema["properties"]["text"]
+    assert text["minLength"] == 1 and text["pattern"] == r"\S" and "lone surrogates" in text["description"]
+    [threshold_map] = [
+        shape for shape in request_schema["properties"]["threshold"]["anyOf"][0]["oneOf"] if shape["type"] == "object"
+    ]
+    assert threshold_map["propertyNames"] == {"enum": ["scam", "violence", "nsfw", "harassment"]}
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in (await docs.get_data(as_text=True)).lower()
 
