@@ -3,7 +3,9 @@
 Texts and bytes say little about work: a megabyte of ``"a "`` is half a million tokens (minutes of model time).
 ``TokenBudget.count`` counts a request's tokens before anything is queued and refuses, with a 413 naming the
 setting, a text over ``COCKATOO_MAX_TEXT_TOKENS`` or a request over ``COCKATOO_MAX_REQUEST_TOKENS``: one policy,
-nothing is cut. Counting is bounded too: a very long text is first counted on a prefix (a prefix cannot have
+nothing is cut. Counting is bounded too: a text or request of more than ``MAX_CHARS_PER_TOKEN`` characters per
+allowed token is over budget without tokenizing it (real text has 3-6; only long unspaced junk has more, and
+tokenizing a megabyte of it took 0.7 CPU-seconds), a long text is first counted on a prefix (a prefix cannot have
 more tokens than the whole text), and counting stops at the first text over budget. It runs on a worker thread,
 never on the event loop.
 """
@@ -20,16 +22,17 @@ from cockatoo_ml.errors import CockatooError
 # text has 3-6 characters per token, so a prefix that long holds more tokens than the budget unless the text is
 # unusual (long unspaced runs), which is then counted whole.
 PREFIX_CHARS_PER_TOKEN = 8
+MAX_CHARS_PER_TOKEN = 16
 _LAST_SPACE = re.compile(r"\s\S*\Z")
 
 
 class OverBudgetError(CockatooError):
     """A text or request would cost the model more tokens than a setting allows (HTTP 413)."""
 
-    def __init__(self, field: str, tokens: int, limit: int, setting: str, what: str) -> None:
+    def __init__(self, field: str, limit: int, setting: str, what: str, found: str) -> None:
         super().__init__(
-            f"{field}: {what} has more than {limit} tokens (at least {tokens}); the limit is {setting}: "
-            "split the text or the request"
+            f"{field}: {what} has more than {limit} tokens ({found}); the limit is {setting}: split the text or "
+            "the request"
         )
         self.field = field
 
@@ -44,19 +47,30 @@ class TokenBudget:
         """Each text's tokens (special tokens not counted), or ``OverBudgetError`` for the first text, or the
         request, over budget. ``field`` names a single text (``text``) or the list (``texts.3``)."""
         counts: list[int] = []
-        total = 0
+        total = chars = 0
         for index, text in enumerate(texts):
             name = field if len(texts) == 1 and field == "text" else f"{field}.{index}"
+            chars += len(text)
+            if len(text) > self.max_text_tokens * MAX_CHARS_PER_TOKEN:
+                raise self._text_over(name, f"{len(text)} characters, over {MAX_CHARS_PER_TOKEN} per token")
+            if chars > self.max_request_tokens * MAX_CHARS_PER_TOKEN:
+                raise self._request_over(name, f"{chars} characters, over {MAX_CHARS_PER_TOKEN} per token")
             tokens = self._tokens(text, min(self.max_text_tokens, self.max_request_tokens - total))
             if tokens > self.max_text_tokens:
-                raise OverBudgetError(name, tokens, self.max_text_tokens, "COCKATOO_MAX_TEXT_TOKENS", "the text")
+                raise self._text_over(name, f"at least {tokens}")
             total += tokens
             if total > self.max_request_tokens:
-                raise OverBudgetError(
-                    name, total, self.max_request_tokens, "COCKATOO_MAX_REQUEST_TOKENS", "the request up to here"
-                )
+                raise self._request_over(name, f"at least {total}")
             counts.append(tokens)
         return counts
+
+    def _text_over(self, field: str, found: str) -> OverBudgetError:
+        return OverBudgetError(field, self.max_text_tokens, "COCKATOO_MAX_TEXT_TOKENS", "the text", found)
+
+    def _request_over(self, field: str, found: str) -> OverBudgetError:
+        return OverBudgetError(
+            field, self.max_request_tokens, "COCKATOO_MAX_REQUEST_TOKENS", "the request up to here", found
+        )
 
     def _tokens(self, text: str, limit: int) -> int:
         """The text's tokens; a number above ``limit`` may be a prefix's count (the text has at least that many)."""
