@@ -97,7 +97,7 @@ def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path
         if two.output().count("forward passes at once") == 2:
             break
         time.sleep(0.2)
-    two.terminate()
+    assert two.terminate() == 0, two.output()  # SIGTERM passed on by start_api.sh: a clean stop
     plans = [line for line in two.log_path.read_text(errors="replace").splitlines() if "forward passes at once" in line]
     assert len(plans) == 2 and all(f"{passes} forward passes at once, {threads} torch threads each" in p for p in plans)
 
@@ -112,6 +112,18 @@ def test_missing_model_dir_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"model directory {missing} does not exist" in errors[0]
+
+
+def test_a_failed_multi_worker_start_up_exits_non_zero(tmp_path: Path) -> None:
+    """Hypercorn's own supervisor exits 0 when its workers fail to start; start_api.sh must not."""
+    missing = tmp_path / "no_model_here"
+    result = subprocess.run(
+        ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "2"], cwd=REPO_ROOT,
+        env=server_env(COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0, result.stderr
+    assert f"model directory {missing} does not exist" in result.stderr
+    assert "a Hypercorn worker stopped on its own" in result.stderr
 
 
 def test_sigterm_finishes_in_flight_requests(tiny_model_dir: Path, tmp_path: Path) -> None:
