@@ -29,11 +29,28 @@ echo "Starting Cockatoo ML inference API (Quart/Hypercorn) on http://$HOST:$PORT
 echo "  model: ${COCKATOO_MODEL_DIR:-constellation_one_text}"
 echo "  GET  /health   POST /predict   POST /batch   GET /metrics   GET /docs"
 
+ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT")
 # One worker runs inside Hypercorn's own process (--workers 0): no extra process, and a failed start-up
-# (say, no model directory) exits non-zero. Hypercorn's multi-worker supervisor prints the same error line
-# but exits 0 (a Hypercorn 0.18 quirk), so supervise multi-worker setups by /health, not by exit code.
+# (say, no model directory) exits non-zero. exec: Hypercorn itself gets SIGTERM and shuts down gracefully.
 if [ "$WORKERS" = "1" ]; then
-  WORKERS=0
+  exec "$HYPERCORN" "${ARGS[@]}" --workers 0
 fi
-# exec: Hypercorn itself gets SIGTERM and shuts down gracefully.
-exec "$HYPERCORN" app:app --bind "$HOST:$PORT" --workers "$WORKERS" --graceful-timeout "$GRACEFUL_TIMEOUT"
+
+# Several workers: Hypercorn 0.18's supervisor exits 0 even when a worker fails to start (the failed worker's
+# exit code is lost), so this script supervises it. The supervisor only ends on its own when a worker has
+# stopped, which is a failure; SIGTERM/SIGINT are passed on and wait for the graceful shutdown.
+"$HYPERCORN" "${ARGS[@]}" --workers "$WORKERS" &
+SERVER=$!
+STOPPING=0
+trap 'STOPPING=1; kill -TERM "$SERVER" 2>/dev/null || true' TERM INT
+STATUS=0
+wait "$SERVER" || STATUS=$?
+if [ "$STOPPING" = "1" ]; then  # the trapped signal ended the first wait early: now Hypercorn's own status
+  STATUS=0
+  wait "$SERVER" || STATUS=$?
+fi
+if [ "$STOPPING" = "0" ] && [ "$STATUS" = "0" ]; then
+  echo "error: a Hypercorn worker stopped on its own (see the error above); the server is not running" >&2
+  exit 1
+fi
+exit "$STATUS"

@@ -36,6 +36,36 @@ class ServingSettings:
         default=1024 * 1024,
         metadata={"env": "COCKATOO_MAX_BODY_BYTES", "help": "Largest request body in bytes (more -> 413)."},
     )
+    max_text_tokens: int = field(
+        default=8192,
+        metadata={
+            "env": "COCKATOO_MAX_TEXT_TOKENS",
+            "help": "Most tokens in one text (~16 windows of 512; about 2 CPU-seconds with MiniLM); a longer "
+            "text is refused with 413 naming this setting, never cut. Counted on a prefix for very long texts.",
+        },
+    )
+    max_request_tokens: int = field(
+        default=32768,
+        metadata={
+            "env": "COCKATOO_MAX_REQUEST_TOKENS",
+            "help": "Most tokens in one request's texts together (413 naming this setting): bounds the model time "
+            "one request can take (like TEI's max-batch-tokens).",
+        },
+    )
+    max_queue_tokens: int = field(
+        default=65536,
+        metadata={
+            "env": "COCKATOO_MAX_QUEUE_TOKENS",
+            "help": "Tokens allowed to wait for the model, beside COCKATOO_MAX_QUEUE's texts; more -> 429.",
+        },
+    )
+    body_timeout_s: float = field(
+        default=10.0,
+        metadata={
+            "env": "COCKATOO_BODY_TIMEOUT_S",
+            "help": "Seconds a client has to send its whole request body; slower bodies get 408.",
+        },
+    )
     micro_batch_size: int = field(
         default=32,
         metadata={
@@ -81,13 +111,13 @@ class ServingSettings:
         },
     )
     dtype: str = field(
-        default="auto",
+        default="float32",
         metadata={
             "env": "COCKATOO_DTYPE",
-            "help": "Weights' precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32), "
-            "float32 (scores exactly as in training), bfloat16 (~2x faster on a bf16 CPU; scores move by ~1e-2 at "
-            "most) or int8 (CPU only: linear layers dynamically quantised, fastest on CPUs with VNNI, but lossy: "
-            "it flipped 2% of the demo model's label decisions).",
+            "help": "Weights' precision: float32 (scores as in training, and a text's scores do not depend on the "
+            "texts batched with it), or opt-in faster but batch-dependent ones: bfloat16 (~2x faster on a bf16 "
+            "CPU), auto (bfloat16 where the CPU/GPU computes it natively, else float32) or int8 (CPU only, "
+            "lossy). Measured drift and flips: README, 'Precision'.",
         },
     )
     worker_processes: int = field(
@@ -132,7 +162,7 @@ class ServingSettings:
 
         positive = (
             "max_batch_texts", "max_body_bytes", "micro_batch_size", "micro_batch_tokens", "max_queue_texts",
-            "worker_processes",
+            "worker_processes", "max_text_tokens", "max_request_tokens", "max_queue_tokens",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -141,6 +171,13 @@ class ServingSettings:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{_env_name(name)} must not be negative, got {getattr(self, name)}")
+        if self.body_timeout_s <= 0:
+            raise ConfigError(f"COCKATOO_BODY_TIMEOUT_S must be positive, got {self.body_timeout_s}")
+        if self.max_queue_tokens < self.max_request_tokens:
+            raise ConfigError(
+                f"COCKATOO_MAX_QUEUE_TOKENS ({self.max_queue_tokens}) is below COCKATOO_MAX_REQUEST_TOKENS "
+                f"({self.max_request_tokens}): a request within budget could never be queued"
+            )
         if not 0.0 <= self.window_overlap <= 0.9:
             raise ConfigError(f"COCKATOO_WINDOW_OVERLAP must be within 0 .. 0.9, got {self.window_overlap}")
         if self.dtype not in DTYPES:

@@ -2,14 +2,17 @@
 
 ``create_app`` loads the model once and wires it to a micro-batcher that runs on the app's event loop. Every
 failure a client can cause becomes a JSON ``{"error": ...}`` with a 4xx status in ``_error_response``; anything
-else is a bug, logged with its traceback and answered with a bare 500.
+else is a bug, logged once with its traceback and the request id, and answered with a 500 carrying that id.
+Before a request's texts are queued, their cost is counted in tokens on a worker thread (``budget.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
@@ -19,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 from quart import Quart, Request, Response, current_app, g, request
 from quart_schema import (
+    OpenAPIProvider,
     QuartSchema,
     RequestSchemaValidationError,
     document_response,
@@ -26,13 +30,21 @@ from quart_schema import (
     validate_request,
     validate_response,
 )
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, Unauthorized
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    Unauthorized,
+)
 
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
 from cockatoo_ml.logging import configure_logging
 from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
+from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.model import (
     HeapTrimmer,
     ReadyCallback,
@@ -58,8 +70,11 @@ access_log = logging.getLogger("cockatoo_ml.access")
 
 # Reachable without the API key: liveness probes and the API description hold no data.
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
-CLIENT_ERRORS = (400, 401, 413, 422, 429)
+CLIENT_ERRORS = (400, 401, 408, 413, 422, 429)
 SCORE_DECIMALS = 4  # as the seed's responses
+# A 422 names at most this many invalid fields (and counts the rest): 100k bad items must not make a 7 MB answer.
+MAX_ERROR_DETAILS = 5
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class JSONBodyRequest(Request):
@@ -78,6 +93,39 @@ class JSONBodyRequest(Request):
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
+
+
+class CockatooOpenAPI(OpenAPIProvider):
+    """quart-schema's OpenAPI, plus what the server enforces beyond the pydantic models: a request body is
+    required, and threshold maps take only the served model's labels as keys."""
+
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, components = super().build_request_body(model, source)
+        labels = list(self._app.extensions["cockatoo"]["classifier"].labels)
+        for content in body["content"].values():
+            for shape in _walk_schemas(content["schema"].get("properties", {}).get("threshold")):
+                if shape.get("type") == "object" and "additionalProperties" in shape:
+                    shape["propertyNames"] = {"enum": labels}
+        return {**body, "required": True}, components
+
+
+def _walk_schemas(schema: Any) -> list[dict[str, Any]]:
+    """A JSON schema and every schema nested in its anyOf/oneOf."""
+    if not isinstance(schema, dict):
+        return []
+    found = [schema]
+    for key in ("anyOf", "oneOf"):
+        for child in schema.get(key, []):
+            found.extend(_walk_schemas(child))
+    return found
+
+
+def escape_for_log(value: str) -> str:
+    """``value`` with every non-printable character (newlines, ANSI escapes, bidi controls) written as a Python
+    escape, so a client cannot forge or hide log lines."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in value)
 
 
 class ServingMetrics:
@@ -141,9 +189,12 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     app = Quart(__name__)
     app.request_class = JSONBodyRequest
     # Never debug mode: it would put tracebacks into responses.
-    app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.config.update(
+        DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        BODY_TIMEOUT=settings.body_timeout_s,  # a whole body, however slowly trickled, must arrive in time
+    )
     QuartSchema(
-        app, info={"title": "Cockatoo ML inference API", "version": __version__},
+        app, info={"title": "Cockatoo ML inference API", "version": __version__}, openapi_provider_class=CockatooOpenAPI,
         swagger_ui_path="/docs", redoc_ui_path=None, scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if settings.api_key else None,
@@ -161,10 +212,16 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
 
     batcher: MicroBatcher[TextScore] = MicroBatcher(
         score, max_batch_texts=settings.micro_batch_size, max_wait_ms=settings.micro_batch_wait_ms,
-        max_queue_texts=settings.max_queue_texts, workers=model_threads, retry_after_s=settings.retry_after_s,
+        max_queue_texts=settings.max_queue_texts, max_queue_cost=settings.max_queue_tokens, workers=model_threads,
+        retry_after_s=settings.retry_after_s,
         on_batch=metrics.batch_size.observe, on_queue_depth=metrics.queue_depth.set,
     )
+    budget = TokenBudget(classifier.tokenizer, settings.max_text_tokens, settings.max_request_tokens)
     app.extensions["cockatoo"] = {"settings": settings, "classifier": classifier, "batcher": batcher}
+
+    async def score_texts(texts: list[str], field: str) -> list[TextScore]:
+        tokens = await asyncio.to_thread(budget.count, texts, field)  # tokenizing a long text takes a while
+        return await batcher.submit(texts, cost=sum(tokens))
 
     @app.before_serving
     async def start_batcher() -> None:
@@ -178,6 +235,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     async def authenticate() -> None:
         g.started = perf_counter()
         g.texts = []
+        g.request_id = uuid.uuid4().hex
         if settings.api_key and request.path not in OPEN_PATHS:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -187,16 +245,18 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
 
     @app.after_request
     async def record(response: Response) -> Response:
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        endpoint = _endpoint(app)
         elapsed = perf_counter() - g.get("started", perf_counter())
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         metrics.latency.labels(endpoint).observe(elapsed)
         texts = g.get("texts", [])
         extra = f" texts={json.dumps(texts, ensure_ascii=False)}" if settings.log_texts and texts else ""
         access_log.info(
-            "%s %s %s %d %.1fms n_texts=%d%s", request.remote_addr, request.method, request.path,
-            response.status_code, elapsed * 1000, len(texts), extra,
+            "%s %s %s %d %.1fms n_texts=%d id=%s%s", request.remote_addr, request.method, escape_for_log(request.path),
+            response.status_code, elapsed * 1000, len(texts), g.get("request_id", "-"), escape_for_log(extra),
         )
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
         return response
 
     @app.errorhandler(Exception)
@@ -204,15 +264,19 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         return _error_response(error)
 
     @app.get("/health")
-    @validate_response(HealthResponse)
-    async def health() -> HealthResponse:
-        """Liveness and what is being served (open even when an API key is set)."""
+    @validate_response(HealthResponse, 200)
+    @validate_response(HealthResponse, 503)
+    async def health() -> tuple[HealthResponse, int]:
+        """Readiness and what is being served (open even when an API key is set): 503 with a reason when the
+        model cannot score."""
+        problem = batcher.problem
         return HealthResponse(
+            status="unavailable" if problem else "ok", reason=problem,
             model=settings.display_name, labels=list(classifier.labels),
             problem_type="multi_label" if classifier.multi_label else "single_label",
             window_tokens=classifier.window, dtype=classifier.dtype, thresholds=classifier.thresholds,
             version=__version__,
-        )
+        ), 503 if problem else 200
 
     @app.post("/predict")
     @_document_errors
@@ -222,7 +286,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         """Classify one text; concurrent calls are batched together."""
         thresholds = classifier.resolve_thresholds(data.threshold)
         g.texts = [data.text]
-        [result] = await batcher.submit([data.text])
+        [result] = await score_texts([data.text], "text")
         return build_prediction(data.text, result, classifier.labels, thresholds)
 
     @app.post("/batch")
@@ -238,7 +302,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             )
         thresholds = classifier.resolve_thresholds(data.threshold)
         g.texts = data.texts
-        results = await batcher.submit(data.texts)
+        results = await score_texts(data.texts, "texts")
         return BatchResponse(
             count=len(results),
             results=[build_prediction(t, r, classifier.labels, thresholds) for t, r in zip(data.texts, results)],
@@ -265,6 +329,17 @@ def create_app_from_env() -> Quart:
         raise SystemExit(f"error: {exc}") from None
 
 
+def _endpoint(app: Quart) -> str:
+    """The route a request is counted under: its rule, also when only the method was wrong (405)."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    if isinstance(request.routing_exception, MethodNotAllowed):
+        rules = {rule.rule for rule in app.url_map.iter_rules()}
+        if request.path in rules:  # our routes have no variables
+            return request.path
+    return "unmatched"
+
+
 def _document_errors(func: Any) -> Any:
     for status in CLIENT_ERRORS:
         func = document_response(ErrorResponse, status)(func)
@@ -275,15 +350,24 @@ def _error_response(error: Exception) -> Response:
     """The one place where exceptions become HTTP answers."""
     details: list[ErrorDetail] = []
     headers: dict[str, str] = {}
+    error_count = 0
+    request_id = g.get("request_id")
     if isinstance(error, RequestSchemaValidationError):
         status = 422
-        details = _validation_details(error.validation_error)
+        details, error_count = _validation_details(error.validation_error)
         message = "; ".join(f"{d.field}: {d.message}" for d in details[:3]) or "invalid request body"
-        if len(details) > 3:
-            message += f" (and {len(details) - 3} more)"
+        if error_count > 3:
+            message += f" (and {error_count - 3} more)"
     elif isinstance(error, UnknownLabelError):
         status, message = 422, f"threshold.{error.label}: {error}"
-        details = [ErrorDetail(field=f"threshold.{error.label}", message=str(error))]
+        details, error_count = [ErrorDetail(field=f"threshold.{error.label}", message=str(error))], 1
+    elif isinstance(error, OverBudgetError):
+        status, message = 413, str(error)
+        details, error_count = [ErrorDetail(field=error.field, message=str(error))], 1
+    elif isinstance(error, RequestTimeout):
+        status = 408
+        timeout = current_app.config["BODY_TIMEOUT"]
+        message = f"the request body did not arrive within {timeout:g}s (COCKATOO_BODY_TIMEOUT_S)"
     elif isinstance(error, QueueFullError):
         status, message = 429, str(error)
         headers["Retry-After"] = str(error.retry_after_s)
@@ -300,16 +384,25 @@ def _error_response(error: Exception) -> Response:
     elif isinstance(error, CockatooError):
         status, message = 400, str(error)
     else:
-        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
-        status, message = 500, "internal server error"
-    body = ErrorResponse(error=message, detail=details).model_dump()
+        log.error(
+            "unhandled error on %s %s (request id %s)", request.method, escape_for_log(request.path), request_id,
+            exc_info=error,
+        )
+        status, message = 500, f"internal server error (request id {request_id}; quote it when reporting)"
+    body = ErrorResponse(
+        error=message, detail=details, error_count=error_count, request_id=request_id if status == 500 else None
+    ).model_dump(exclude_none=True)
     return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-def _validation_details(error: Exception) -> list[ErrorDetail]:
+def _validation_details(error: Exception) -> tuple[list[ErrorDetail], int]:
+    """The first ``MAX_ERROR_DETAILS`` invalid fields and how many there are in all."""
     if not isinstance(error, ValidationError):
-        return [ErrorDetail(field="body", message=first_line(error))]
-    return [ErrorDetail(field=_field_name(item["loc"]), message=item["msg"]) for item in error.errors()]
+        return [ErrorDetail(field="body", message=first_line(error))], 1
+    items = error.errors(include_url=False, include_context=False, include_input=False)
+    return [
+        ErrorDetail(field=_field_name(item["loc"]), message=item["msg"][:500]) for item in items[:MAX_ERROR_DETAILS]
+    ], len(items)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

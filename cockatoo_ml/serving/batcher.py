@@ -6,8 +6,12 @@ the collector takes the first waiting job, lets others join for up to ``max_wait
 for I/O. A request is answered as soon as the scorer reports its texts ready, not when the whole batch is done
 (a tweet need not wait for an e-mail scored beside it). With two workers, a second batch forms from the
 requests that come back meanwhile; while all workers are busy, waiting requests pile up into bigger batches.
-Past ``max_queue_texts`` waiting texts new work is refused with ``QueueFullError`` (HTTP 429) instead of letting
-latency grow unbounded.
+Past ``max_queue_texts`` waiting texts, or ``max_queue_cost`` waiting tokens, new work is refused with
+``QueueFullError`` (HTTP 429) instead of letting latency grow unbounded.
+
+One request's texts never fail another's: when a shared batch raises, each of its requests still unanswered is
+scored again on its own, so the exception reaches only the request whose texts cause it. A request whose
+client went away (its task cancelled) is taken off the queue before it is scored.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ Scorer = Callable[[list[str], Callable[[list[int], list[T]], None]], list[T]]
 class QueueFullError(CockatooError):
     """Too much work is already waiting; the client should retry later."""
 
-    def __init__(self, waiting: int, limit: int, retry_after_s: int) -> None:
-        super().__init__(f"server busy: {waiting} texts already waiting (limit {limit}); retry in {retry_after_s}s")
+    def __init__(self, waiting: int, limit: int, retry_after_s: int, unit: str = "texts") -> None:
+        super().__init__(f"server busy: {waiting} {unit} already waiting (limit {limit}); retry in {retry_after_s}s")
         self.retry_after_s = retry_after_s
 
 
@@ -45,8 +49,11 @@ _MISSING: Any = object()
 class _Job(Generic[T]):
     texts: Sequence[str]
     future: asyncio.Future[list[T]] = field(repr=False)
+    cost: int = 0
     results: list[T] = field(init=False, repr=False)
     missing: int = field(init=False)
+    collected: bool = field(default=False, init=False)  # taken off the queue into a batch
+    dropped: bool = field(default=False, init=False)  # the client went away while it waited: never scored
 
     def __post_init__(self) -> None:
         self.results = [_MISSING] * len(self.texts)
@@ -72,6 +79,7 @@ class MicroBatcher(Generic[T]):
         max_batch_texts: int,
         max_wait_ms: float,
         max_queue_texts: int,
+        max_queue_cost: int = 0,
         workers: int = 1,
         retry_after_s: int = 1,
         on_batch: Callable[[int], None] | None = None,
@@ -81,6 +89,7 @@ class MicroBatcher(Generic[T]):
         self.max_batch_texts = max_batch_texts
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue_texts = max_queue_texts
+        self.max_queue_cost = max_queue_cost  # 0: no limit
         self.workers = max(1, workers)
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch or (lambda size: None)
@@ -88,6 +97,7 @@ class MicroBatcher(Generic[T]):
         self._queue: asyncio.Queue[_Job[T]] | None = None
         self._free_workers: asyncio.Semaphore | None = None
         self._waiting_texts = 0
+        self._waiting_cost = 0
         self._collector: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
@@ -95,6 +105,22 @@ class MicroBatcher(Generic[T]):
     @property
     def waiting_texts(self) -> int:
         return self._waiting_texts
+
+    @property
+    def waiting_cost(self) -> int:
+        return self._waiting_cost
+
+    @property
+    def problem(self) -> str | None:
+        """Why no text can be scored now (for a readiness probe), or None when the batcher can score."""
+        if self._collector is None or self._executor is None:
+            return "the micro-batcher is not running (not started yet, or stopped)"
+        if self._collector.done():
+            cause = None if self._collector.cancelled() else self._collector.exception()
+            return f"the micro-batcher's collector has stopped ({cause!r})" if cause else "the micro-batcher has stopped"
+        if getattr(self._executor, "_shutdown", False) or getattr(self._executor, "_broken", False):
+            return "the model threads have been shut down"
+        return None
 
     async def start(self) -> None:
         """Start the collector on the running loop (call from the app's start-up)."""
@@ -119,19 +145,32 @@ class MicroBatcher(Generic[T]):
             self._executor.shutdown(wait=True)
         self._collector = self._executor = self._queue = self._free_workers = None
 
-    async def submit(self, texts: Sequence[str]) -> list[T]:
-        """Score ``texts`` together with whatever else is waiting; results come back in input order."""
+    async def submit(self, texts: Sequence[str], cost: int = 0) -> list[T]:
+        """Score ``texts`` together with whatever else is waiting; results come back in input order. ``cost`` (the
+        texts' tokens) counts against ``max_queue_cost``."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.submit called before start()")
         if not texts:
             return []
         if self._waiting_texts and self._waiting_texts + len(texts) > self.max_queue_texts:
             raise QueueFullError(self._waiting_texts, self.max_queue_texts, self.retry_after_s)
-        job: _Job[T] = _Job(texts, asyncio.get_running_loop().create_future())
-        self._waiting_texts += len(texts)
-        self._on_queue_depth(self._waiting_texts)
+        if self.max_queue_cost and self._waiting_cost and self._waiting_cost + cost > self.max_queue_cost:
+            raise QueueFullError(self._waiting_cost, self.max_queue_cost, self.retry_after_s, unit="tokens")
+        job: _Job[T] = _Job(texts, asyncio.get_running_loop().create_future(), cost)
+        self._add_waiting(len(texts), cost)
         self._queue.put_nowait(job)
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:  # the client disconnected: do not spend the model on its texts
+            if not job.collected:
+                job.dropped = True
+                self._add_waiting(-len(texts), -cost)
+            raise
+
+    def _add_waiting(self, texts: int, cost: int) -> None:
+        self._waiting_texts += texts
+        self._waiting_cost += cost
+        self._on_queue_depth(self._waiting_texts)
 
     async def _collect_forever(self) -> None:
         assert self._free_workers is not None
@@ -143,8 +182,7 @@ class MicroBatcher(Generic[T]):
                 self._free_workers.release()
                 raise
             size = sum(len(job.texts) for job in jobs)
-            self._waiting_texts -= size
-            self._on_queue_depth(self._waiting_texts)
+            self._add_waiting(-size, -sum(job.cost for job in jobs))
             self._on_batch(size)
             task = asyncio.create_task(self._run(jobs, size))
             self._running.add(task)
@@ -152,6 +190,30 @@ class MicroBatcher(Generic[T]):
 
     async def _run(self, jobs: list[_Job[T]], size: int) -> None:
         assert self._queue is not None and self._free_workers is not None
+        try:
+            try:
+                await self._score_jobs(jobs)
+            except Exception:
+                if len(jobs) == 1:
+                    raise
+                # Some text in the batch fails: score each request again alone, so the failure reaches only the
+                # request that sent it (the others' answers do not depend on their batch-mates: see model.py).
+                log.warning("a batch of %d texts from %d requests failed; scoring them one request at a time",
+                            size, len(jobs))
+                for job in jobs:
+                    if not job.future.done():
+                        await self._score_jobs([job])
+        except Exception as exc:  # kept for the request's own error handler, which logs it once
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        finally:
+            self._free_workers.release()
+            for _ in jobs:
+                self._queue.task_done()
+
+    async def _score_jobs(self, jobs: list[_Job[T]]) -> None:
+        """Score ``jobs`` in one call on a model thread; a failure of a single job is set on its future."""
         loop = asyncio.get_running_loop()
         texts = [text for job in jobs for text in job.texts]
         slots = [(job, index) for job in jobs for index in range(len(job.texts))]  # batch position -> job slot
@@ -161,23 +223,23 @@ class MicroBatcher(Generic[T]):
 
         try:
             results = await loop.run_in_executor(self._executor, self._score, texts, ready)
-        except Exception as exc:  # a bug in scoring: fail these requests (500), keep serving others
-            log.exception("scoring a batch of %d texts failed", size)
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+        except Exception as exc:
+            if len(jobs) > 1:
+                raise
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(exc)
         else:
             _fill(slots, range(len(texts)), results)  # whatever was not reported as ready on the way
-        finally:
-            self._free_workers.release()
-            for _ in jobs:
-                self._queue.task_done()
 
     async def _collect(self) -> list[_Job[T]]:
-        """The first waiting job plus those that arrive within the wait window, up to the batch size."""
+        """The first waiting job plus those that arrive within the wait window, up to the batch size; jobs whose
+        client has gone are skipped."""
         assert self._queue is not None
-        jobs = [await self._queue.get()]
-        size = len(jobs[0].texts)
+        first = None
+        while first is None:
+            first = self._take(await self._queue.get())
+        jobs = [first]
+        size = len(first.texts)
         deadline = asyncio.get_running_loop().time() + self.max_wait_s
         while size < self.max_batch_texts:
             if self._queue.empty():
@@ -185,11 +247,21 @@ class MicroBatcher(Generic[T]):
                 if remaining <= 0:
                     break
                 try:
-                    job = await asyncio.wait_for(self._queue.get(), timeout=remaining)
+                    job = self._take(await asyncio.wait_for(self._queue.get(), timeout=remaining))
                 except TimeoutError:
                     break
             else:
-                job = self._queue.get_nowait()
-            jobs.append(job)
-            size += len(job.texts)
+                job = self._take(self._queue.get_nowait())
+            if job is not None:
+                jobs.append(job)
+                size += len(job.texts)
         return jobs
+
+    def _take(self, job: _Job[T]) -> _Job[T] | None:
+        """``job`` now belongs to a batch, or None when its client went away (it is done with here)."""
+        assert self._queue is not None
+        if job.dropped:
+            self._queue.task_done()
+            return None
+        job.collected = True
+        return job

@@ -6,6 +6,7 @@ Shapes follow the seed project's API so existing clients keep working; ``windows
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag
@@ -33,23 +34,66 @@ THRESHOLD_HELP = (
 )
 
 
+# Control (Cc) and format (Cf) characters: NUL, zero-width spaces, direction marks... A text made only of them
+# (and whitespace) says nothing to the model, so it is refused like a blank one.
+_INVISIBLE = ("Cc", "Cf")
+
+
+def _has_visible(text: str) -> bool:
+    """Whether ``text`` has a character other than whitespace, Cc and Cf; looks at each distinct character once,
+    so a megabyte of zero-width spaces costs no more than one."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    if unicodedata.category(stripped[0]) not in _INVISIBLE:  # nearly every real text
+        return True
+    return any(not c.isspace() and unicodedata.category(c) not in _INVISIBLE for c in set(stripped))
+
+
+TEXT_RULES = (
+    "Must be valid Unicode (no lone surrogates such as \\ud800: the tokenizer cannot encode them) and contain "
+    "at least one character that is not whitespace, a control (Cc) or a format (Cf) character."
+)
+
+
 def _require_content(text: str) -> str:
-    if not text.strip():
-        raise PydanticCustomError("blank_text", "text must not be empty or only whitespace")
+    """Runs at validation time (C-speed string operations), so a text that cannot be scored never reaches the
+    micro-batch where it would fail its batch-mates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded
+        raise PydanticCustomError(
+            "unencodable_text",
+            "text is not valid Unicode: lone surrogate {char} at position {position}; send UTF-8 text",
+            {"char": f"U+{ord(text[exc.start]):04X}", "position": exc.start},
+        ) from None
+    if not _has_visible(text):
+        raise PydanticCustomError(
+            "blank_text", "text must not be empty or only whitespace, control or format characters"
+        )
     return text
 
 
-# Checked per item, so one bad text in a batch is named by its index (texts.3).
-Text = Annotated[str, Field(strict=True), AfterValidator(_require_content)]
+# Checked per item, so one bad text in a batch is named by its index (texts.3). The JSON schema states what the
+# validator enforces: a non-whitespace character is needed (the rules in the description are stricter).
+Text = Annotated[
+    str,
+    Field(strict=True, json_schema_extra={"minLength": 1, "pattern": r"\S"}),
+    AfterValidator(_require_content),
+]
 
 
 class PredictRequest(BaseModel):
-    text: Text = Field(description="Text to classify. Longer texts than the model's window are scored in windows.")
+    text: Text = Field(
+        description="Text to classify. Longer texts than the model's window are scored in windows. " + TEXT_RULES
+    )
     threshold: Threshold | None = Field(default=None, description=THRESHOLD_HELP)
 
 
 class BatchRequest(BaseModel):
-    texts: list[Text] = Field(min_length=1, description="Texts to classify; results come back in this order.")
+    texts: list[Text] = Field(
+        min_length=1, description="Texts to classify; results come back in this order. Each text: " + TEXT_RULES
+    )
     threshold: Threshold | None = Field(default=None, description=THRESHOLD_HELP)
 
 
@@ -69,7 +113,8 @@ class BatchResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "unavailable"] = Field(default="ok", description="unavailable (HTTP 503): cannot score.")
+    reason: str | None = Field(default=None, description="Why the model cannot score, when it cannot.")
     model: str
     labels: list[str]
     problem_type: Literal["multi_label", "single_label"]
@@ -86,4 +131,10 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str = Field(description="What went wrong, in one line.")
-    detail: list[ErrorDetail] = Field(default_factory=list, description="One entry per invalid field.")
+    detail: list[ErrorDetail] = Field(
+        default_factory=list, description="Invalid fields, at most a few (error_count says how many in all)."
+    )
+    error_count: int = Field(default=0, description="How many fields were invalid in all.")
+    request_id: str | None = Field(
+        default=None, description="On a 500: the id under which the server logged the error (also X-Request-ID)."
+    )

@@ -108,6 +108,12 @@ BAD_REQUESTS = [
     ({"text": "x", "threshold": {"nsfw": 2}}, 422, "threshold.nsfw"),
     ({"text": "x", "threshold": {"nsfw": "high"}}, 422, "threshold.nsfw"),
     ({"text": "x", "threshold": {"toxic": 0.5}}, 422, "threshold.toxic"),
+    # valid JSON, but text the tokenizer cannot encode (a lone surrogate) or with nothing visible in it
+    (b'{"text": "hi \\ud800"}', 422, "text"),
+    (b'{"text": "\\udfff"}', 422, "text"),
+    ({"text": "\x00\x00"}, 422, "text"),
+    ({"text": "\u200b\u200c\u200d\ufeff"}, 422, "text"),
+    ({"text": " \u200e\t\u202e\x7f "}, 422, "text"),
 ]
 
 
@@ -132,6 +138,8 @@ async def test_predict_rejects_bad_input(client, body, status: int, field: str |
         ({"texts": "one text"}, "texts"),
         ({"texts": ["ok", " "]}, "texts.1"),
         ({"texts": ["ok", None]}, "texts.1"),
+        ({"texts": ["ok", "ok", "ok", "\ud800 x"]}, "texts.3"),
+        ({"texts": ["ok", "\u2060\x00"]}, "texts.1"),
         ({"texts": ["ok"], "threshold": {"bogus": 0.1}}, "threshold.bogus"),
     ],
 )
@@ -139,6 +147,22 @@ async def test_batch_rejects_bad_input(client, body, field: str) -> None:
     response = await client.post("/batch", json=body)
     assert response.status_code == 422
     assert field in [d["field"] for d in (await response.get_json())["detail"]]
+
+
+async def test_unencodable_or_invisible_text_never_reaches_the_model(client) -> None:
+    for body in (b'{"text": "hi \\ud800"}', b'{"texts": ["fine", "\\ud800"]}', json.dumps({"text": "\x00\u200b"}).encode()):
+        path = "/batch" if b"texts" in body else "/predict"
+        response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422
+        error = await response.get_json()
+        assert "not valid Unicode" in error["error"] or "control or format" in error["error"]
+    metrics = await (await client.get("/metrics")).get_data(as_text=True)
+    assert "cockatoo_texts_total 0.0" in metrics  # refused at validation: nothing was queued or scored
+
+
+async def test_text_with_visible_characters_among_invisible_ones_is_scored(client) -> None:
+    for text in ("\u200bhi\u200b", "\u0301", "\u05e9\u05dc\u05d5\u05dd", "\U0001f600"):
+        assert (await client.post("/predict", json={"text": text})).status_code == 200, text
 
 
 async def test_json_without_content_type_is_accepted(client) -> None:
@@ -264,6 +288,13 @@ async def test_openapi_and_docs(client) -> None:
     assert request_schema["title"] == "PredictRequest" and request_schema["required"] == ["text"]
     assert set(predict["responses"]) >= {"200", "400", "401", "413", "422", "429"}
     assert predict["responses"]["422"]["content"]["application/json"]["schema"]["title"] == "ErrorResponse"
+    assert predict["requestBody"]["required"] is True and spec["paths"]["/batch"]["post"]["requestBody"]["required"]
+    text = request_schema["properties"]["text"]
+    assert text["minLength"] == 1 and text["pattern"] == r"\S" and "lone surrogates" in text["description"]
+    [threshold_map] = [
+        shape for shape in request_schema["properties"]["threshold"]["anyOf"][0]["oneOf"] if shape["type"] == "object"
+    ]
+    assert threshold_map["propertyNames"] == {"enum": ["scam", "violence", "nsfw", "harassment"]}
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in (await docs.get_data(as_text=True)).lower()
 
@@ -309,3 +340,125 @@ def test_no_input_produces_a_500(make_client, path: str, body: bytes, content_ty
     assert status in (200, 400, 413, 422), (status, payload)
     if status != 200:
         assert isinstance(payload["error"], str) and payload["error"]
+
+
+# --- same text, same answer: a text's scores do not depend on its batch-mates -------------------------------
+class RecordingClassifier(TextClassifier):
+    """The real model; remembers each text's raw scores from every (shared) scoring call."""
+
+    def __init__(self, inner: TextClassifier) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.calls: list[list[str]] = []
+        self.scored: list[tuple[str, tuple[float, ...]]] = []
+
+    def score(self, texts, ready=None):  # type: ignore[no-untyped-def]
+        results = super().score(texts, ready)
+        self.calls.append(list(texts))
+        self.scored.extend((text, result.scores) for text, result in zip(texts, results))
+        return results
+
+
+SAME_ANSWER_POOL = [
+    "hi", "Send 0.5 BTC to this wallet now", "I could kill for a coffee", "\u05e9\u05dc\u05d5\u05dd \u202e abc",
+    "e\u0301\u0301\u0301 \U0001f600\U0001f600", "word " * 30, " ".join(f"token{i}" for i in range(150)),  # 1 to 5+ windows
+    "URGENT your account is suspended, verify your card number", "ok \x00 fine", "Z\u0351\u0360a\u0362l\u0322g\u0334o",
+]
+
+
+async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_client, make_settings) -> None:
+    import random
+
+    from cockatoo_ml.serving.app import load_classifier
+
+    settings = make_settings()
+    assert settings.dtype == "float32"  # the default precision is the batch-invariant one
+    recording = RecordingClassifier(load_classifier(settings))
+    alone = {text: recording.score([text])[0].scores for text in SAME_ANSWER_POOL}
+    recording.calls.clear()
+    recording.scored.clear()
+    rng = random.Random(10)
+    async with make_client(classifier=recording, micro_batch_wait_ms=30, model_threads=1) as client:
+        for _ in range(6):  # random compositions: single texts and batches sent together share scoring calls
+            requests = []
+            for _ in range(rng.randint(2, 6)):
+                texts = rng.sample(SAME_ANSWER_POOL, rng.randint(1, 4))
+                requests.append(("/predict", {"text": texts[0]}) if len(texts) == 1 else ("/batch", {"texts": texts}))
+            responses = await asyncio.gather(*(client.post(path, json=body) for path, body in requests))
+            for (path, body), response in zip(requests, responses):
+                assert response.status_code == 200
+                answer = await response.get_json()
+                results = [answer] if path == "/predict" else answer["results"]
+                for result in results:
+                    expected = dict(zip(recording.labels, alone[result["text"]]))
+                    assert result["predictions"] == pytest.approx(expected, abs=1e-4 + 1e-9)
+    assert max(len(call) for call in recording.calls) >= 4  # texts really were scored together
+    for text, scores in recording.scored:
+        assert scores == pytest.approx(alone[text], abs=1e-6, rel=0), text
+
+
+# --- cost, bounded answers, honest logs and metrics, readiness ----------------------------------------------
+async def test_a_huge_invalid_batch_gets_a_small_422(client) -> None:
+    response = await client.post("/batch", data=json.dumps({"texts": list(range(100_000))}).encode())
+    assert response.status_code == 422
+    body = await response.get_data()
+    assert len(body) <= 16 * 1024
+    error = json.loads(body)
+    assert error["error_count"] == 100_000 and 1 <= len(error["detail"]) <= 5
+    assert error["detail"][0]["field"] == "texts.0" and "(and 99997 more)" in error["error"]
+
+
+async def test_tokens_are_counted_off_the_event_loop_and_over_budget_is_413(make_client, monkeypatch) -> None:
+    from cockatoo_ml.serving.budget import TokenBudget
+
+    threads: list[str] = []
+    count = TokenBudget.count
+
+    def recording_count(self, texts, field="texts"):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return count(self, texts, field)
+
+    monkeypatch.setattr(TokenBudget, "count", recording_count)
+    async with make_client(max_text_tokens=20, max_request_tokens=30, max_queue_tokens=30) as client:
+        assert (await client.post("/predict", json={"text": "word " * 20})).status_code == 200
+        over = await client.post("/predict", json={"text": "word " * 21})
+        assert over.status_code == 413 and "COCKATOO_MAX_TEXT_TOKENS" in (await over.get_json())["error"]
+        over = await client.post("/batch", json={"texts": ["word " * 20, "word " * 11]})
+        assert over.status_code == 413 and "COCKATOO_MAX_REQUEST_TOKENS" in (await over.get_json())["error"]
+    assert threads and threading.main_thread().name not in threads
+
+
+async def test_405_is_counted_under_its_route(client) -> None:
+    assert (await client.get("/predict")).status_code == 405
+    assert (await client.get("/nope")).status_code == 404
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'cockatoo_requests_total{endpoint="/predict",status="405"} 1.0' in text
+    assert 'cockatoo_requests_total{endpoint="unmatched",status="404"} 1.0' in text
+
+
+async def test_access_log_escapes_control_characters(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="cockatoo_ml.access")
+    await client.get("/nope%0a22:16:00%20INFO%20FORGED%1b[31m%e2%80%ae")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "cockatoo_ml.access"]
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "/nope\\n22:16:00 INFO FORGED\\x1b[31m\\u202e 404" in line
+
+
+async def test_every_answer_carries_a_request_id(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="cockatoo_ml.access")
+    response = await client.post("/predict", json={"text": "hello"})
+    request_id = response.headers["X-Request-ID"]
+    assert len(request_id) == 32 and any(f"id={request_id}" in r.getMessage() for r in caplog.records)
+
+
+async def test_health_is_503_with_a_reason_when_the_model_cannot_score(client) -> None:
+    assert (await client.get("/health")).status_code == 200
+    batcher = client.app.extensions["cockatoo"]["batcher"]
+    batcher._collector.cancel()  # the collector died: nothing queued would ever be scored
+    await asyncio.sleep(0)
+    response = await client.get("/health")
+    assert response.status_code == 503
+    body = await response.get_json()
+    assert body["status"] == "unavailable" and "stopped" in body["reason"]
+    await batcher.stop()
+    body = await (await client.get("/health")).get_json()
+    assert body["status"] == "unavailable" and "not running" in body["reason"]

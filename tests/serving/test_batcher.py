@@ -229,3 +229,62 @@ async def test_a_request_is_answered_when_its_texts_are_ready_not_when_the_batch
     finally:
         scorer.gate.set()
         await batcher.stop()
+
+
+async def test_a_failing_text_fails_only_its_own_request_in_a_shared_batch(batcher, scorer) -> None:
+    results = await asyncio.gather(
+        batcher.submit(["fine"]), batcher.submit(["ok", "boom"]), batcher.submit(["also"]), return_exceptions=True
+    )
+    assert results[0] == [4] and results[2] == [4]
+    assert isinstance(results[1], RuntimeError)
+    assert sorted(scorer.batches[0]) == ["also", "boom", "fine", "ok"]  # they did share the batch
+
+
+async def test_a_cancelled_request_is_dropped_before_it_is_scored(scorer) -> None:
+    batcher = await started(scorer, max_wait_ms=0, workers=1)
+    scorer.gate.clear()
+    try:
+        running = asyncio.create_task(batcher.submit(["busy"]))
+        await asyncio.to_thread(scorer.entered.wait, 5)
+        gone = asyncio.create_task(batcher.submit(["client went away"], cost=7))
+        await asyncio.sleep(0)
+        assert batcher.waiting_texts == 1 and batcher.waiting_cost == 7
+        gone.cancel()
+        await asyncio.sleep(0)
+        assert batcher.waiting_texts == 0 and batcher.waiting_cost == 0
+        scorer.gate.set()
+        assert await running == [4] and await batcher.submit(["next"]) == [4]
+    finally:
+        scorer.gate.set()
+        await batcher.stop()
+    assert all("client went away" not in batch for batch in scorer.batches)
+
+
+async def test_the_queue_is_bounded_in_tokens_too(scorer) -> None:
+    batcher = await started(scorer, max_wait_ms=0, max_queue_cost=100, workers=1)
+    scorer.gate.clear()
+    try:
+        running = asyncio.create_task(batcher.submit(["busy"], cost=90))
+        await asyncio.to_thread(scorer.entered.wait, 5)  # being scored: no longer waiting
+        waiting = asyncio.create_task(batcher.submit(["a"], cost=60))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFullError, match="60 tokens already waiting"):
+            await batcher.submit(["b"], cost=41)
+        small = asyncio.create_task(batcher.submit(["c"], cost=40))  # fits exactly
+        scorer.gate.set()
+        assert await running == [4] and await waiting == [1] and await small == [1]
+    finally:
+        scorer.gate.set()
+        await batcher.stop()
+
+
+async def test_problem_says_why_nothing_can_be_scored(scorer) -> None:
+    batcher: MicroBatcher[int] = MicroBatcher(scorer, max_batch_texts=1, max_wait_ms=0, max_queue_texts=1)
+    assert "not running" in batcher.problem
+    await batcher.start()
+    assert batcher.problem is None
+    batcher._collector.cancel()  # as if it had died
+    await asyncio.sleep(0)
+    assert "stopped" in batcher.problem
+    await batcher.stop()
+    assert "not running" in batcher.problem

@@ -3,8 +3,6 @@ errors over real HTTP, a failed start-up, and SIGTERM finishing in-flight reques
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,51 +15,11 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, REPO_ROOT, free_port
+from tests.serving.http_server import Server, server_env
 
 pytestmark = pytest.mark.slow
 
 TEXTS = [text for texts in EXAMPLES.values() for text in texts]
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKATOO_")}
-    env.update(PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
-    return env
-
-
-class Server:
-    def __init__(self, command: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 90.0) -> Server:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.process.kill()
-        pytest.fail(f"server not ready in {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._log.close()
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +97,7 @@ def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path
         if two.output().count("forward passes at once") == 2:
             break
         time.sleep(0.2)
-    two.terminate()
+    assert two.terminate() == 0, two.output()  # SIGTERM passed on by start_api.sh: a clean stop
     plans = [line for line in two.log_path.read_text(errors="replace").splitlines() if "forward passes at once" in line]
     assert len(plans) == 2 and all(f"{passes} forward passes at once, {threads} torch threads each" in p for p in plans)
 
@@ -154,6 +112,18 @@ def test_missing_model_dir_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"model directory {missing} does not exist" in errors[0]
+
+
+def test_a_failed_multi_worker_start_up_exits_non_zero(tmp_path: Path) -> None:
+    """Hypercorn's own supervisor exits 0 when its workers fail to start; start_api.sh must not."""
+    missing = tmp_path / "no_model_here"
+    result = subprocess.run(
+        ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "2"], cwd=REPO_ROOT,
+        env=server_env(COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0, result.stderr
+    assert f"model directory {missing} does not exist" in result.stderr
+    assert "a Hypercorn worker stopped on its own" in result.stderr
 
 
 def test_sigterm_finishes_in_flight_requests(tiny_model_dir: Path, tmp_path: Path) -> None:
