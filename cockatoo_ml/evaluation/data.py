@@ -6,6 +6,7 @@ and de-duplication), but nothing is split off: every kept row is evaluated.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ def rows_from_split(data_dir: Path, split: str) -> EvalRows:
     """One split of a prepared dataset (``prepare_data.py`` output); an empty or absent split is an error."""
     if split not in SPLITS:
         raise DataError(f"split {split!r} is not one of {SPLITS}")
+    if _saved_empty(Path(data_dir) / split):
+        raise DataError(f"the {split!r} split of {data_dir} is empty: nothing to evaluate")
     dataset, label_names = load_processed(Path(data_dir))
     if split not in dataset:
         raise DataError(f"{data_dir} has no {split!r} split (it has {sorted(dataset)}); prepare it again")
@@ -63,6 +66,16 @@ def rows_from_split(data_dir: Path, split: str) -> EvalRows:
         label_names=tuple(label_names),
         description=f"{split} split of {data_dir}",
     )
+
+
+def _saved_empty(split_dir: Path) -> bool:
+    """A split saved with no rows has no data files, and ``datasets`` fails to load it with an IndexError: say
+    what is wrong before loading."""
+    state = split_dir / "state.json"
+    try:
+        return state.is_file() and not json.loads(state.read_text()).get("_data_files")
+    except (ValueError, AttributeError):
+        return False  # unreadable: let the loader report it
 
 
 def check_source_labels(specs: Sequence[SourceSpec], label_names: Sequence[str], where: str) -> None:
