@@ -1,0 +1,233 @@
+"""The evaluation report: the model's metrics beside each baseline's, as JSON, Markdown and PNG plots.
+
+``comparison_table`` is the table a reader looks at first (PR-AUC per label and per source x label, each
+baseline's column and the model's difference from it, a loss marked); the model card and
+``eval_results.json`` of a training run carry the same table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; evaluation machines have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, metrics_to_dict, reliability_bins  # noqa: E402
+from cockatoo_ml.registry import evaluation as defaults  # noqa: E402
+from cockatoo_ml.training.report import _label_grid, _save  # noqa: E402
+
+MODEL = "model"  # the system under test, beside the baselines' names
+REPORT_JSON = "evaluation.json"
+REPORT_MD = "evaluation.md"
+PR_CURVES_PNG = "pr_curves.png"
+RELIABILITY_PNG = "reliability.png"
+MEAN_OVER_LABELS = "mean over labels"
+LOSS_MARK = "▼"  # beside a difference where the model is below a baseline
+
+
+@dataclass
+class EvaluationReport:
+    """Metrics of the model and of each baseline on the same rows. ``scores`` (per system, rows x labels) and the
+    truth are kept for the plots but not written to the JSON."""
+
+    model_name: str
+    data: str
+    label_names: tuple[str, ...]
+    thresholds: dict[str, float]
+    metrics: dict[str, GroupedMetrics]  # system ("model", "tfidf", ...) -> group -> label -> metrics
+    rows: int
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent per step (scoring, each baseline)
+    scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+    label_mask: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def baselines(self) -> list[str]:
+        return [name for name in self.metrics if name != MODEL]
+
+    def macro_pr_auc(self, system: str = MODEL) -> float | None:
+        """Mean PR-AUC over the labels (all rows) that have one."""
+        values = [m.pr_auc for m in self.metrics[system][ALL_SOURCES].values() if m.pr_auc is not None]
+        return float(np.mean(values)) if values else None
+
+    def losses(self, min_positives: int = defaults.MIN_POSITIVES_TO_COMPARE) -> list[dict[str, Any]]:
+        """Every (baseline, source, label) where the model's PR-AUC is below the baseline's: over all rows always,
+        per source only with at least ``min_positives`` positives (fewer make PR-AUC noise)."""
+        found = []
+        for baseline in self.baselines:
+            for group, label, model, other in self._pairs(baseline):
+                if _comparable(group, model.positives, min_positives) and _below(model.pr_auc, other.pr_auc):
+                    found.append({"baseline": baseline, "source": group, "label": label, "positives": model.positives,
+                                  "model": model.pr_auc, baseline: other.pr_auc, "difference": model.pr_auc - other.pr_auc})
+            model_macro, other_macro = self.macro_pr_auc(), self.macro_pr_auc(baseline)
+            if _below(model_macro, other_macro):
+                found.append({"baseline": baseline, "source": ALL_SOURCES, "label": MEAN_OVER_LABELS, "positives": None,
+                              "model": model_macro, baseline: other_macro, "difference": model_macro - other_macro})
+        return found
+
+    def _pairs(self, baseline: str):  # type: ignore[no-untyped-def]
+        for group in self.groups():
+            for label in self.label_names:
+                model = self.metrics[MODEL].get(group, {}).get(label)
+                other = self.metrics[baseline].get(group, {}).get(label)
+                if model is not None and other is not None:
+                    yield group, label, model, other
+
+    def groups(self) -> list[str]:
+        """"all" first, then the sources in name order."""
+        return [ALL_SOURCES, *sorted(g for g in self.metrics[MODEL] if g != ALL_SOURCES)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "data": self.data,
+            "rows": self.rows,
+            "labels": list(self.label_names),
+            "thresholds": self.thresholds,
+            "macro_pr_auc": {system: self.macro_pr_auc(system) for system in self.metrics},
+            "losses": self.losses(),
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "metrics": {system: metrics_to_dict(grouped) for system, grouped in self.metrics.items()},
+        }
+
+    def comparison_table(self) -> str:
+        """Markdown: PR-AUC of the model and each baseline per label x source, the difference, a loss marked."""
+        head = ["label", "source", "rows", "positives", "model PR-AUC"]
+        for baseline in self.baselines:
+            head += [f"{baseline} PR-AUC", f"Δ vs {baseline}"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+        for label in self.label_names:
+            for group in self.groups():
+                model = self.metrics[MODEL].get(group, {}).get(label)
+                if model is None or (group != ALL_SOURCES and model.positives == 0):
+                    continue
+                cells = [label, f"**{group}**" if group == ALL_SOURCES else group, str(model.rows),
+                         str(model.positives), _fmt(model.pr_auc)]
+                for baseline in self.baselines:
+                    other = self.metrics[baseline].get(group, {}).get(label)
+                    other_auc = other.pr_auc if other is not None else None
+                    cells += [_fmt(other_auc), _difference(model.pr_auc, other_auc, _comparable(group, model.positives))]
+                lines.append("| " + " | ".join(cells) + " |")
+        macro = [f"**{MEAN_OVER_LABELS}**", "", "", "", _fmt(self.macro_pr_auc())]
+        for baseline in self.baselines:
+            macro += [_fmt(self.macro_pr_auc(baseline)), _difference(self.macro_pr_auc(), self.macro_pr_auc(baseline))]
+        lines.append("| " + " | ".join(macro) + " |")
+        return "\n".join(lines)
+
+    def detail_table(self, system: str = MODEL) -> str:
+        """Markdown: every metric of one system per label x source."""
+        head = ["label", "source", "rows", "positives", "PR-AUC", "ROC-AUC", "threshold", "P", "R", "F1",
+                "best F1", "at", "ECE"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+        for label in self.label_names:
+            for group in self.groups():
+                m = self.metrics[system].get(group, {}).get(label)
+                if m is None:
+                    continue
+                lines.append("| " + " | ".join([
+                    label, f"**{group}**" if group == ALL_SOURCES else group, str(m.rows), str(m.positives),
+                    _fmt(m.pr_auc), _fmt(m.roc_auc), f"{m.threshold:.2f}", _fmt(m.precision), _fmt(m.recall),
+                    _fmt(m.f1), _fmt(m.best_f1), _fmt(m.best_threshold, 2), _fmt(m.ece),
+                ]) + " |")
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        lines = [f"# Evaluation of {self.model_name}", "", f"{self.data}: {self.rows} rows. Known labels only; "
+                 "PR-AUC is average precision, ECE the expected calibration error over "
+                 f"{defaults.ECE_BINS} bins, P/R/F1 at the model's thresholds, best F1 over a 0.01 threshold grid."]
+        if self.baselines:
+            lines += ["", "## Model against baselines (PR-AUC)", "",
+                      f"Δ = model − baseline; {LOSS_MARK} marks a loss: over all rows of a label always, for one "
+                      f"source where it has at least {defaults.MIN_POSITIVES_TO_COMPARE} positives.", "", self.comparison_table()]
+            losses = self.losses()
+            lines += ["", f"**{len(losses)} loss(es)**" + (": " + "; ".join(
+                f"{x['label']} / {x['source']} vs {x['baseline']} ({x['difference']:+.3f})" for x in losses) if losses
+                else ": the model is at or above every baseline.")]
+        for system in self.metrics:
+            lines += ["", f"## {'Model' if system == MODEL else 'Baseline ' + system}: all metrics", "",
+                      self.detail_table(system)]
+        return "\n".join(lines) + "\n"
+
+    def write(self, output_dir: Path) -> list[Path]:
+        """evaluation.json, evaluation.md, pr_curves.png and reliability.png in ``output_dir``."""
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        written = [output_dir / REPORT_JSON, output_dir / REPORT_MD]
+        written[0].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        written[1].write_text(self.to_markdown())
+        if self.scores and self.labels is not None and self.label_mask is not None:
+            written.append(plot_pr_curves(self.scores, self.labels, self.label_mask, self.label_names,
+                                          output_dir / PR_CURVES_PNG, self.data))
+            written.append(plot_reliability(self.scores, self.labels, self.label_mask, self.label_names,
+                                            output_dir / RELIABILITY_PNG, self.data))
+        return written
+
+
+def _below(model: float | None, other: float | None) -> bool:
+    return model is not None and other is not None and model < other - defaults.LOSS_TOLERANCE
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _comparable(group: str, positives: int, min_positives: int = defaults.MIN_POSITIVES_TO_COMPARE) -> bool:
+    """Whether a loss on this row counts: every label overall, a source x label only with enough positives."""
+    return group == ALL_SOURCES or positives >= min_positives
+
+
+def _difference(model: float | None, other: float | None, comparable: bool = True) -> str:
+    if model is None or other is None:
+        return "–"
+    text = f"{model - other:+.3f}"
+    return f"**{text}** {LOSS_MARK}" if comparable and _below(model, other) else text
+
+
+def _known(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.asarray(mask)[:, j] > 0
+    return np.asarray(scores)[rows, j], np.asarray(labels)[rows, j] > 0.5
+
+
+def plot_pr_curves(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: np.ndarray,
+                   label_names: Sequence[str], path: Path, title: str) -> Path:
+    """Precision-recall per label, one curve per system (model and baselines)."""
+    fig, axes = _label_grid(len(label_names))
+    for j, (name, ax) in enumerate(zip(label_names, axes)):
+        ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        for system, probs in scores.items():
+            values, truth = _known(probs, labels, mask, j)
+            if truth.any():
+                precision, recall, _ = precision_recall_curve(truth, values)
+                ax.plot(recall, precision, label=system, linewidth=2 if system == MODEL else 1)
+        _, truth = _known(next(iter(scores.values())), labels, mask, j)
+        if truth.any():
+            ax.axhline(truth.mean(), linestyle=":", color="grey", label=f"base rate {truth.mean():.3f}")
+            ax.legend(loc="lower left")
+        else:
+            ax.text(0.5, 0.5, "no known positives", ha="center")
+    return _save(fig, f"Precision-recall per label ({title})", path)
+
+
+def plot_reliability(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: np.ndarray,
+                     label_names: Sequence[str], path: Path, title: str) -> Path:
+    """Reliability diagram per label: positive rate against mean score in each bin, one line per system."""
+    fig, axes = _label_grid(len(label_names))
+    for j, (name, ax) in enumerate(zip(label_names, axes)):
+        ax.set(title=name, xlabel="mean score in bin", ylabel="positive rate", xlim=(0, 1), ylim=(0, 1.02))
+        ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="calibrated")
+        for system, probs in scores.items():
+            values, truth = _known(probs, labels, mask, j)
+            if values.size:
+                mean_score, rate, count = reliability_bins(values, truth)
+                filled = count > 0
+                ax.plot(mean_score[filled], rate[filled], marker="o", label=system)
+        ax.legend(loc="upper left")
+    return _save(fig, f"Reliability ({title}, {defaults.ECE_BINS} bins)", path)

@@ -1,0 +1,240 @@
+"""``evaluate.py``: score a model (a directory in-process, or a server) on labelled rows, put baselines beside
+it, write the report, and optionally tune thresholds on the same rows.
+
+Training calls ``evaluate_model`` at its end to put the model-against-baseline table into the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from transformers import HfArgumentParser
+
+from cockatoo_ml.cli import report_settings, settings_to_dict
+from cockatoo_ml.errors import ConfigError, DataError
+from cockatoo_ml.evaluation.baselines import Baseline, build_baseline
+from cockatoo_ml.evaluation.data import EvalRows, rows_from_sources, rows_from_split
+from cockatoo_ml.evaluation.metrics import grouped_metrics
+from cockatoo_ml.evaluation.report import MODEL, EvaluationReport
+from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
+from cockatoo_ml.registry import evaluation as defaults
+from cockatoo_ml.registry import paths
+from cockatoo_ml.registry.env import env_str
+from cockatoo_ml.training.thresholds import tune_thresholds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluateSettings:
+    """Flags of ``evaluate.py`` (``--foo-bar`` sets ``foo_bar``)."""
+
+    model_dir: Path = field(
+        default_factory=lambda: Path(env_str("COCKATOO_MODEL_DIR", str(paths.MODEL_DIR))),
+        metadata={"help": "Model directory to score in this process, as the server would (same windows, precision "
+                  "and thresholds). Env: COCKATOO_MODEL_DIR."},
+    )
+    url: str | None = field(
+        default=None,
+        metadata={"help": "Score a running server instead (e.g. http://127.0.0.1:8000), through /health and /batch."},
+    )
+    header: list[str] = field(
+        default_factory=list,
+        metadata={"action": "extend", "help": "HTTP header for --url, 'Name: value'; repeatable. E.g. 'Authorization: Bearer KEY'."},
+    )
+    batch_texts: int = field(
+        default=defaults.REMOTE_BATCH_TEXTS,
+        metadata={"help": "Texts per /batch request with --url (halved by itself when the server answers 413)."},
+    )
+    data: Path | None = field(
+        default=None,
+        metadata={"help": f"Prepared dataset (prepare_data.py output) to evaluate --split of; its train split trains "
+                  f"the baselines. Default: {paths.PROCESSED_DIR} unless --sources is given."},
+    )
+    split: Literal["test", "validation"] = field(default="test", metadata={"help": "Split of --data to evaluate."})
+    sources: str | None = field(
+        default=None,
+        metadata={"help": "Evaluate these declared sources instead (a sources TOML, as for prepare_data.py), whole: "
+                  "read, mapped, cleaned and de-duplicated as prepare_data.py does, with no split."},
+    )
+    raw_dir: str | None = field(
+        default=None, metadata={"help": "Folder with one sub-folder per source (default: the TOML's raw_dir)."}
+    )
+    only: list[str] = field(default_factory=list, metadata={"action": "extend", "help": "With --sources: only these sources (names)."})
+    baseline: list[str] = field(
+        default_factory=list,
+        metadata={"action": "extend", "help": "Train a baseline on the train split of --data and put it beside the model; repeatable. "
+                  "tfidf: TF-IDF word 1-2 + char_wb 2-5-grams + logistic regression per label; frozen: the model's "
+                  "own base encoder, frozen, mean-pooled, + logistic regression per label."},
+    )
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "Encoder of --baseline frozen (preset or path). Default: the base model named in the "
+                  "model directory's training_settings.json."},
+    )
+    output_dir: Path | None = field(
+        default=None,
+        metadata={"help": f"Where the report goes (evaluation.json, evaluation.md, PNG plots). Default: "
+                  f"{defaults.OUTPUT_ROOT}/<model>-<split or sources>."},
+    )
+    tune_thresholds: Path | None = field(
+        default=None,
+        metadata={"help": "Write a thresholds.json tuned for F1 on the evaluated rows to this file (serve it by "
+                  "copying it into a model directory). Never replaces an existing file, nor writes into the model "
+                  "directory, without --overwrite."},
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Let --tune-thresholds replace an existing file, e.g. MODEL_DIR/thresholds.json."},
+    )
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.baseline) - set(defaults.BASELINES))
+        if unknown:
+            raise ConfigError(f"--baseline {unknown[0]!r} is not one of {', '.join(defaults.BASELINES)}")
+        if self.batch_texts < 1:
+            raise ConfigError(f"--batch-texts must be at least 1 (got {self.batch_texts})")
+        if self.baseline and self.sources and self.data is None:
+            raise ConfigError("--baseline trains on the train split of --data: pass --data with --sources")
+        if self.raw_dir and not self.sources:
+            raise ConfigError("--raw-dir goes with --sources")
+
+
+def evaluate_scores(
+    model_name: str,
+    probs: np.ndarray,
+    thresholds: dict[str, float],
+    rows: EvalRows,
+    *,
+    baselines: Sequence[Baseline] = (),
+    train_rows: EvalRows | None = None,
+    progress: bool = True,
+    seconds: dict[str, float] | None = None,
+) -> EvaluationReport:
+    """The report of scores already computed for ``rows``, with ``baselines`` (unfitted) trained on
+    ``train_rows`` and scored on the same rows."""
+    if baselines and train_rows is None:
+        raise ConfigError("baselines need training rows (the train split of a prepared dataset)")
+    if train_rows is not None and tuple(train_rows.label_names) != tuple(rows.label_names):
+        raise DataError(f"training rows have labels {train_rows.label_names}, evaluated rows {rows.label_names}")
+    scores = {MODEL: np.asarray(probs, dtype=np.float64)}
+    seconds = dict(seconds or {})
+    for baseline in baselines:
+        started = time.perf_counter()
+        log.info("training the %s baseline on %d rows", baseline.name, len(train_rows))  # type: ignore[arg-type]
+        baseline.fit(train_rows)  # type: ignore[arg-type]
+        scores[baseline.name] = baseline.score(rows.texts, progress)
+        seconds[baseline.name] = time.perf_counter() - started
+    metrics = {
+        system: grouped_metrics(values, rows.labels, rows.label_mask, rows.sources, rows.label_names, thresholds)
+        for system, values in scores.items()
+    }
+    return EvaluationReport(
+        model_name=model_name, data=rows.description, label_names=tuple(rows.label_names),
+        thresholds=dict(thresholds), metrics=metrics, rows=len(rows), seconds=seconds, scores=scores,
+        labels=rows.labels, label_mask=rows.label_mask,
+    )
+
+
+def evaluate_model(
+    model: Path | str | Scorer,
+    rows: EvalRows,
+    *,
+    baselines: Sequence[str | Baseline] = (),
+    train_rows: EvalRows | None = None,
+    base_model: str | None = None,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Score ``rows`` with a model directory (loaded as the server loads it) or any ``Scorer``, train
+    ``baselines`` (names: "tfidf", "frozen"; or Baseline objects) on ``train_rows`` and return the report.
+
+    ``report.to_markdown()`` is the Markdown report, ``report.comparison_table()`` the model-against-baselines
+    table alone, ``report.to_dict()`` the JSON."""
+    scorer: Scorer = LocalScorer(Path(model)) if isinstance(model, (str, Path)) else model
+    check_labels(scorer, rows)
+    model_dir = Path(model) if isinstance(model, (str, Path)) else getattr(model, "model_dir", None)
+    fitted = [
+        build_baseline(b, model_dir=model_dir, base_model=base_model) if isinstance(b, str) else b for b in baselines
+    ]
+    started = time.perf_counter()
+    probs = scorer.score(rows.texts, progress)
+    elapsed = {"scoring": time.perf_counter() - started}
+    return evaluate_scores(scorer.name, probs, scorer.thresholds, rows, baselines=fitted, train_rows=train_rows,
+                           progress=progress, seconds=elapsed)
+
+
+def check_labels(scorer: Scorer, rows: EvalRows) -> None:
+    if tuple(scorer.labels) != tuple(rows.label_names):
+        raise DataError(
+            f"the model predicts labels {list(scorer.labels)} but the data ({rows.description}) has "
+            f"{list(rows.label_names)}: evaluate it on data prepared for the same labels"
+        )
+
+
+def check_thresholds_target(target: Path, model_dir: Path | None, overwrite: bool) -> None:
+    """Refuse, before any work is done, to replace a file or to write into the model directory unasked."""
+    if overwrite:
+        return
+    if target.exists():
+        raise ConfigError(f"--tune-thresholds {target} exists; pass --overwrite to replace it")
+    if model_dir is not None and target.resolve().parent == model_dir.resolve():
+        raise ConfigError(
+            f"--tune-thresholds {target} is inside the model directory, which the server reads; "
+            "pass --overwrite to write there"
+        )
+
+
+def write_thresholds(target: Path, rows: EvalRows, probs: np.ndarray) -> dict[str, float]:
+    tuned = tune_thresholds(probs, rows.labels, rows.label_mask, rows.label_names)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(tuned, indent=2) + "\n")  # the format of a model directory's thresholds.json
+    return tuned
+
+
+def default_output_dir(model_name: str, settings: EvaluateSettings) -> Path:
+    data = Path(settings.sources).stem if settings.sources else settings.split
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
+    return defaults.OUTPUT_ROOT / f"{safe}-{data}"
+
+
+def run(settings: EvaluateSettings) -> EvaluationReport:
+    """The whole command: rows, scores, baselines, report files, tuned thresholds."""
+    model_dir = None if settings.url else settings.model_dir
+    if settings.tune_thresholds is not None:
+        check_thresholds_target(settings.tune_thresholds, model_dir, settings.overwrite)
+    if settings.url:
+        scorer: Scorer = RemoteScorer(settings.url, parse_headers(settings.header), settings.batch_texts)
+    else:
+        scorer = LocalScorer(settings.model_dir)
+    if settings.sources:
+        rows = rows_from_sources(Path(settings.sources), scorer.labels, settings.raw_dir and Path(settings.raw_dir),
+                                 settings.only)
+    else:
+        rows = rows_from_split(settings.data or paths.PROCESSED_DIR, settings.split)
+    train_rows = rows_from_split(settings.data or paths.PROCESSED_DIR, "train") if settings.baseline else None
+    report = evaluate_model(scorer, rows, baselines=settings.baseline, train_rows=train_rows,
+                            base_model=settings.base_model)
+    output_dir = settings.output_dir or default_output_dir(scorer.name, settings)
+    report_settings("evaluation", {**settings_to_dict(settings), "output_dir": str(output_dir)},
+                    save_to=output_dir / "evaluate_settings.json")
+    written = report.write(output_dir)
+    print(report.comparison_table() if report.baselines else report.detail_table())
+    log.info("report written: %s", ", ".join(str(p) for p in written))
+    if settings.tune_thresholds is not None:
+        tuned = write_thresholds(settings.tune_thresholds, rows, report.scores[MODEL])
+        log.info("tuned thresholds %s written to %s", tuned, settings.tune_thresholds)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = HfArgumentParser(EvaluateSettings, description="Evaluate a moderation model against baselines.")
+    (settings,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    run(settings)
+    return 0
