@@ -8,7 +8,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cockatoo_ml.registry.paths import MODEL_DIR
 
@@ -142,6 +142,14 @@ class ServingSettings:
             "env": "COCKATOO_TORCH_THREADS",
             "help": "CPU threads inside each batch's forward pass; 0 = the worker's cores divided by "
             "COCKATOO_MODEL_THREADS.",
+        },
+    )
+    cascade: Literal["on", "off"] = field(
+        default="on",
+        metadata={
+            "env": "COCKATOO_CASCADE",
+            "help": "on: when the model directory has a student/ (distill.py), the student answers the texts it is "
+            "sure of and the transformer only the rest; off: the transformer answers every text.",
         },
     )
     api_key: str = field(

@@ -45,6 +45,7 @@ from cockatoo_ml.logging import configure_logging
 from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
 from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
+from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
 from cockatoo_ml.serving.model import (
     HeapTrimmer,
     ReadyCallback,
@@ -58,6 +59,7 @@ from cockatoo_ml.serving.schemas import (
     THRESHOLD_TAGS,
     BatchRequest,
     BatchResponse,
+    CascadeHealth,
     ErrorDetail,
     ErrorResponse,
     HealthResponse,
@@ -146,13 +148,17 @@ class ServingMetrics:
         )
         self.queue_depth = Gauge("cockatoo_queue_texts", "Texts waiting for the model", registry=self.registry)
         self.texts = Counter("cockatoo_texts", "Texts scored", registry=self.registry)
+        self.answered = Counter(
+            "cockatoo_answered_texts", "Texts answered, by tier (the cascade's student or the model)", ["tier"],
+            registry=self.registry,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def build_prediction(
-    text: str, score: TextScore, labels: Sequence[str], thresholds: dict[str, float]
+    text: str, score: TextScore, labels: Sequence[str], thresholds: dict[str, float], tier: Tier = "model"
 ) -> Prediction:
     """The seed's response shape from one text's scores; thresholds compare the unrounded scores."""
     top = max(range(len(labels)), key=score.scores.__getitem__) if labels else None
@@ -163,6 +169,7 @@ def build_prediction(
         top_label=labels[top] if top is not None else None,
         max_score=round(score.scores[top], SCORE_DECIMALS) if top is not None else None,
         windows=score.windows,
+        tier=tier,
     )
 
 
@@ -217,11 +224,16 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         on_batch=metrics.batch_size.observe, on_queue_depth=metrics.queue_depth.set,
     )
     budget = TokenBudget(classifier.tokenizer, settings.max_text_tokens, settings.max_request_tokens)
-    app.extensions["cockatoo"] = {"settings": settings, "classifier": classifier, "batcher": batcher}
+    cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier)
+    tiers = TieredScorer(batcher, classifier, cascade, on_answered=lambda tier, n: metrics.answered.labels(tier).inc(n))
+    app.extensions["cockatoo"] = {
+        "settings": settings, "classifier": classifier, "batcher": batcher, "cascade": cascade,
+    }
 
-    async def score_texts(texts: list[str], field: str) -> list[TextScore]:
+    async def score_texts(texts: list[str], field: str, student_allowed: bool) -> list[tuple[TextScore, Tier]]:
+        # Every text is held to its token budget, whichever tier answers it.
         tokens = await asyncio.to_thread(budget.count, texts, field)  # tokenizing a long text takes a while
-        return await batcher.submit(texts, cost=sum(tokens))
+        return await tiers.score(texts, student_allowed=student_allowed, tokens=tokens)
 
     @app.before_serving
     async def start_batcher() -> None:
@@ -275,7 +287,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             model=settings.display_name, labels=list(classifier.labels),
             problem_type="multi_label" if classifier.multi_label else "single_label",
             window_tokens=classifier.window, dtype=classifier.dtype, thresholds=classifier.thresholds,
-            version=__version__,
+            cascade=_cascade_health(cascade), version=__version__,
         ), 503 if problem else 200
 
     @app.post("/predict")
@@ -286,8 +298,8 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         """Classify one text; concurrent calls are batched together."""
         thresholds = classifier.resolve_thresholds(data.threshold)
         g.texts = [data.text]
-        [result] = await score_texts([data.text], "text")
-        return build_prediction(data.text, result, classifier.labels, thresholds)
+        [(result, tier)] = await score_texts([data.text], "text", student_allowed=data.threshold is None)
+        return build_prediction(data.text, result, classifier.labels, thresholds, tier)
 
     @app.post("/batch")
     @_document_errors
@@ -302,10 +314,13 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             )
         thresholds = classifier.resolve_thresholds(data.threshold)
         g.texts = data.texts
-        results = await score_texts(data.texts, "texts")
+        results = await score_texts(data.texts, "texts", student_allowed=data.threshold is None)
         return BatchResponse(
             count=len(results),
-            results=[build_prediction(t, r, classifier.labels, thresholds) for t, r in zip(data.texts, results)],
+            results=[
+                build_prediction(text, result, classifier.labels, thresholds, tier)
+                for text, (result, tier) in zip(data.texts, results)
+            ],
         )
 
     @app.get("/metrics")
@@ -316,6 +331,16 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     log.info("serving %s with settings %s", settings.display_name, json.dumps(settings.public_dict()))
     log.info("%d forward passes at once, %d torch threads each", model_threads, torch_threads)
     return app
+
+
+def _cascade_health(cascade: Cascade | None) -> CascadeHealth:
+    if cascade is None:
+        return CascadeHealth(enabled=False)
+    return CascadeHealth(
+        enabled=True, student=cascade.student.kind,
+        validation_agreement=cascade.validation.get("decision_agreement"),
+        validation_answered_share=cascade.validation.get("answered_share"),
+    )
 
 
 def create_app_from_env() -> Quart:

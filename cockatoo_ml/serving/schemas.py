@@ -104,12 +104,26 @@ class Prediction(BaseModel):
     top_label: str | None
     max_score: float | None
     windows: int = Field(description="Overlapping windows the text was scored in (1 unless it was long).")
+    tier: Literal["student", "model"] = Field(
+        description="Who answered: the cascade's cheap student (sure of every label) or the transformer."
+    )
     error: None = None
 
 
 class BatchResponse(BaseModel):
     count: int
     results: list[Prediction]
+
+
+class CascadeHealth(BaseModel):
+    enabled: bool = Field(description="Whether a student answers the texts it is sure of (COCKATOO_CASCADE).")
+    student: str | None = Field(default=None, description="The student's kind (static, tfidf).")
+    validation_agreement: float | None = Field(
+        default=None, description="Share of validation texts whose decisions equal the transformer's alone."
+    )
+    validation_answered_share: float | None = Field(
+        default=None, description="Share of validation texts the student answered."
+    )
 
 
 class HealthResponse(BaseModel):
@@ -121,6 +135,7 @@ class HealthResponse(BaseModel):
     window_tokens: int
     dtype: str
     thresholds: dict[str, float]
+    cascade: CascadeHealth
     version: str
 
 

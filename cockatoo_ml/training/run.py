@@ -40,6 +40,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import load_processed
+from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
 from cockatoo_ml.registry import paths
@@ -151,6 +152,10 @@ class TrainSettings:
         default=False,
         metadata={"help": f"Send live metrics to {defaults.TRAINING_WEBHOOK_ENV} / {defaults.VALIDATION_WEBHOOK_ENV} "
                   f"(also on when {defaults.TELEMETRY_ENV}=1)."},
+    )
+    student: bool = field(
+        default=False,
+        metadata={"help": "After training, build the cascade's cheap student tier (<output-dir>/student/, as distill.py)."},
     )
     experiment_id: str = field(
         default_factory=lambda: env_str("COCKATOO_EXPERIMENT_ID", defaults.EXPERIMENT_ID),
@@ -468,6 +473,8 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
                  metrics_table(label_names, results["validation"][AT_DEFAULT], results["validation"][AT_TUNED]))
         log.info("model directory ready: %s", settings.output_dir)
     trainer.accelerator.wait_for_everyone()
+    if settings.student and trainer.is_world_process_zero():
+        build_student(DistillSettings(model=settings.output_dir, data=data_dir))
     return settings.output_dir
 
 

@@ -1,0 +1,16 @@
+"""Defaults of ``distill.py`` (the cascade's student tier, ``<model dir>/student/``)."""
+
+from __future__ import annotations
+
+STUDENT_DIR = "student"  # inside the model directory
+CASCADE_FILE = "cascade.json"  # bands, measured agreement, answered share, candidates' figures
+TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agreed with the teacher this often
+CANDIDATES = ("static", "tfidf")  # students trained and measured; the one answering most texts is kept
+TEACHER_BATCH_TEXTS = 64  # texts per TextClassifier.score call while scoring the splits
+SPEED_BATCH_TEXTS = 64  # texts per student call when its speed is measured (as one /batch request)
+
+# Students regress the teacher's logits (clipped here), so the extremes that the bands live in keep their order.
+LOGIT_CLIP = 1e-4
+RIDGE_ALPHA = 1.0
+STATIC_PCA_DIMS = 256  # model2vec embedding size
+TFIDF_MAX_FEATURES = 200_000  # word 1-2-grams + character 2-5-grams; caps the student's memory

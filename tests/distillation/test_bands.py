@@ -1,0 +1,59 @@
+"""Sure bands on hand-made score tables (cockatoo_ml/distillation/bands.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cockatoo_ml.distillation.bands import Band, bands_from_dict, cascade_agreement, sure, sure_bands
+
+
+def test_bands_are_the_widest_runs_that_agree_often_enough() -> None:
+    # One label, threshold 0.5. Student scores ascending; the teacher's decision beside each.
+    student = np.array([0.01, 0.02, 0.05, 0.10, 0.30, 0.45, 0.55, 0.70, 0.90, 0.95, 0.99])
+    teacher = np.array([0.00, 0.10, 0.20, 0.90, 0.10, 0.60, 0.40, 0.80, 0.90, 0.99, 0.97])
+    # target 1.0: below 0.10 all three agree (the 4th is a teacher positive); above 0.55 the four from 0.70 agree.
+    [band] = sure_bands(student[:, None], teacher[:, None], [0.5], target=1.0)
+    assert band.low == 0.10 and band.high == 0.55
+    assert band.agreement_low == 1.0 and band.agreement_high == 1.0
+    assert band.share_low == pytest.approx(3 / 11) and band.share_high == pytest.approx(4 / 11)
+    # target 0.8: the lowest five include one disagreement (4/5 = 0.8) -> low is the first score left out.
+    [band] = sure_bands(student[:, None], teacher[:, None], [0.5], target=0.8)
+    assert band.low == 0.45 and band.agreement_low == pytest.approx(0.8)
+    # above: 0.55..0.99 has one disagreement in five (0.8) -> high is the score below them, capped at 0.5.
+    assert band.high == 0.5 and band.agreement_high == pytest.approx(0.8) and band.share_high == pytest.approx(5 / 11)
+
+
+def test_a_band_never_crosses_the_threshold_and_can_be_empty() -> None:
+    student = np.array([[0.1, 0.2], [0.2, 0.3], [0.8, 0.9]])
+    teacher = np.array([[0.0, 0.9], [0.0, 0.9], [1.0, 0.1]])  # label 2: the student is always wrong
+    first, second = sure_bands(student, teacher, [0.5, 0.5], target=0.99)
+    assert first.low == 0.5 and first.high == 0.5  # every text agrees: the bands reach the threshold, no further
+    assert second == Band(low=0.0, high=1.0, agreement_low=1.0, agreement_high=1.0, share_low=0.0, share_high=0.0)
+
+
+def test_equal_scores_are_never_split_between_inside_and_outside() -> None:
+    student = np.array([0.1, 0.2, 0.2, 0.2, 0.4])[:, None]
+    teacher = np.array([0.0, 0.0, 0.0, 0.9, 0.0])[:, None]  # one of the three 0.2s disagrees
+    [band] = sure_bands(student, teacher, [0.5], target=0.99)
+    assert band.low == 0.2 and band.share_low == pytest.approx(1 / 5)
+
+
+def test_sure_and_cascade_agreement() -> None:
+    bands = [Band(0.1, 0.9, 1.0, 1.0, 0.5, 0.5), Band(0.2, 0.8, 1.0, 1.0, 0.5, 0.5)]
+    student = np.array([[0.05, 0.1], [0.95, 0.1], [0.5, 0.1], [0.05, 0.85]])
+    assert sure(student, bands).tolist() == [[True, True], [True, True], [False, True], [True, True]]
+    answered = sure(student, bands).all(axis=1)
+    teacher = np.array([[0.0, 0.0], [0.9, 0.0], [0.9, 0.0], [0.0, 0.1]])  # the 4th disagrees on label 2
+    result = cascade_agreement(student, teacher, [0.5, 0.5], answered)
+    assert result == {"texts": 4, "answered_share": 0.75, "answered_agreement": pytest.approx(2 / 3),
+                      "decision_agreement": 0.75}
+
+
+def test_bands_from_dict_checks_every_label() -> None:
+    raw = {"a": Band(0.1, 0.9, 1.0, 1.0, 0.2, 0.3).to_dict()}
+    assert bands_from_dict(["a"], raw)[0].high == 0.9
+    with pytest.raises(ValueError, match="no band for label 'b'"):
+        bands_from_dict(["a", "b"], raw)
+    with pytest.raises(ValueError, match="low <= high"):
+        bands_from_dict(["a"], {"a": {**raw["a"], "low": 0.95}})

@@ -1,0 +1,63 @@
+"""Student features and heads (cockatoo_ml/distillation/students.py): fit, score, save, load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from cockatoo_ml.distillation.students import Student, TfidfFeatures, _tfidf_pair, logits
+from tests.conftest import EXAMPLES
+
+TEXTS = [text for texts in EXAMPLES.values() for text in texts] + ["Ünïcødé 😀 日本語 \u200b", "\x00\U0010ffff"]
+
+
+def test_tfidf_features_equal_scikit_learns_normalised_over_both_parts() -> None:
+    features = TfidfFeatures.fit(TEXTS)
+    word, char = _tfidf_pair(None)
+    for vectorizer in (word, char):
+        vectorizer.set_params(norm=None)
+        vectorizer.fit(TEXTS)
+    probe = [*TEXTS, "never seen before zzzz", ""]
+    reference = sparse.hstack([word.transform(probe), char.transform(probe)]).toarray()
+    reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    assert np.abs(features.transform(probe).toarray() - reference).max() < 1e-6
+
+
+def test_a_student_learns_the_teachers_order_and_survives_saving(tmp_path: Path) -> None:
+    teacher = np.array([[0.99 if "kill" in t or "stab" in t or "shoot" in t else 0.01] for t in TEXTS])
+    student = Student.fit(TfidfFeatures.fit(TEXTS), TEXTS, teacher, ["violence"], alpha=0.1)
+    scores = student.scores(TEXTS)
+    assert scores.shape == (len(TEXTS), 1) and ((scores >= 0) & (scores <= 1)).all()
+    violent = teacher[:, 0] > 0.5
+    assert scores[violent, 0].min() > scores[~violent, 0].max()
+    student.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["head.npz", "student.json", "tfidf.json"]
+    again = Student.load(tmp_path)
+    assert again.kind == "tfidf" and again.labels == ("violence",)
+    assert np.array_equal(again.scores(TEXTS), scores)
+    assert student.scores([]).shape == (0, 1)
+
+
+def test_logits_are_clipped() -> None:
+    assert np.isfinite(logits(np.array([0.0, 0.5, 1.0]))).all() and logits(np.array([0.5]))[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda d: (d / "head.npz").unlink(), FileNotFoundError),
+        (lambda d: (d / "student.json").write_text("{"), ValueError),
+        (lambda d: (d / "student.json").write_text(json.dumps({"kind": "lstm", "labels": ["violence"]})), ValueError),
+        (lambda d: (d / "student.json").write_text(json.dumps({"kind": "tfidf", "labels": ["a", "b"]})), ValueError),
+        (lambda d: (d / "tfidf.json").write_text("[]"), ValueError),
+    ],
+)
+def test_a_damaged_student_fails_to_load(tmp_path: Path, damage, error: type) -> None:
+    Student.fit(TfidfFeatures.fit(TEXTS), TEXTS, np.full((len(TEXTS), 1), 0.3), ["violence"]).save(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(error):
+        Student.load(tmp_path)

@@ -1,0 +1,188 @@
+"""The cascade in the server (cockatoo_ml/serving/cascade.py): the student answers what it is sure of, the
+transformer (spied on) the rest; tiers in results and metrics; COCKATOO_CASCADE=off; a broken student/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from quart.typing import TestClientProtocol as QuartClient
+
+from cockatoo_ml.distillation.bands import Band
+from cockatoo_ml.distillation.run import write_student_dir
+from cockatoo_ml.distillation.students import Student, TfidfFeatures
+from cockatoo_ml.registry.api import serving_settings_from_env
+from cockatoo_ml.serving.app import create_app, create_app_from_env
+from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
+
+SURE = "sunshine over the quiet harbour"  # the hand-made student scores it ~0.001 on every label: inside the bands
+UNSURE = "storm warning for the coast"  # ~0.5 on every label: outside the bands
+LONG_SURE = " ".join([SURE] * 30)  # as sure to the student, but past the tiny model's 64-token window
+
+
+class SpyClassifier(TextClassifier):
+    """The real tiny model, recording every text it is asked to score."""
+
+    def __init__(self, inner: TextClassifier) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+
+    def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
+        with self._lock:
+            self.seen.extend(texts)
+        return super().score(texts, ready)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("COCKATOO_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def cascade_dir(tiny_model_dir: Path, tiny_classifier: TextClassifier, tmp_path: Path) -> Path:
+    """The tiny model with a hand-made student: bands 0.05 / 0.95 on every label."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    texts = [f"{SURE} {i}" for i in range(20)] + [f"{UNSURE} {i}" for i in range(20)]
+    teacher = np.array([[0.001] * 4] * 20 + [[0.5] * 4] * 20)
+    labels = tiny_classifier.labels
+    student = Student.fit(TfidfFeatures.fit(texts), texts, teacher, labels, alpha=0.01)
+    band = Band(low=0.05, high=0.95, agreement_low=0.998, agreement_high=0.996, share_low=0.6, share_high=0.1)
+    report = {
+        "student": "tfidf", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
+        "bands": {label: band.to_dict() for label in labels},
+        "validation": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
+    }
+    write_student_dir(model_dir, student, report)
+    return model_dir
+
+
+@pytest.fixture
+def spy(tiny_classifier: TextClassifier) -> SpyClassifier:
+    return SpyClassifier(tiny_classifier)
+
+
+@asynccontextmanager
+async def open_client(model_dir: Path, classifier: TextClassifier, **overrides: object) -> AsyncIterator[QuartClient]:
+    app = create_app(serving_settings_from_env(model_dir=model_dir, **overrides), classifier)
+    async with app.test_app() as test_app:
+        yield test_app.test_client()
+
+
+async def test_a_sure_text_never_reaches_the_transformer_and_an_unsure_one_always_does(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    student = Student.load(cascade_dir / "student")
+    async with open_client(cascade_dir, spy) as client:
+        sure = await (await client.post("/predict", json={"text": SURE})).get_json()
+        assert sure["tier"] == "student" and spy.seen == []
+        expected = dict(zip(spy.labels, student.scores([SURE])[0]))
+        assert sure["predictions"] == {label: round(float(v), 4) for label, v in expected.items()}
+        assert sure["positive_labels"] == [] and sure["windows"] == 1
+
+        unsure = await (await client.post("/predict", json={"text": UNSURE})).get_json()
+        assert unsure["tier"] == "model" and spy.seen == [UNSURE]
+        [score] = spy.score([UNSURE])
+        assert unsure["predictions"] == {label: round(v, 4) for label, v in zip(spy.labels, score.scores)}
+
+
+async def test_a_batch_mixes_tiers_in_input_order_and_metrics_count_them(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    async with open_client(cascade_dir, spy) as client:
+        body = await (await client.post("/batch", json={"texts": [SURE, UNSURE, LONG_SURE, SURE]})).get_json()
+        assert [r["tier"] for r in body["results"]] == ["student", "model", "model", "student"]
+        assert [r["text"] for r in body["results"]] == [SURE, UNSURE, LONG_SURE, SURE]
+        assert sorted(spy.seen) == sorted([UNSURE, LONG_SURE])  # a long text goes to the transformer's windows
+        assert body["results"][2]["windows"] > 1
+        metrics = (await (await client.get("/metrics")).get_data()).decode()
+    assert 'cockatoo_answered_texts_total{tier="student"} 2.0' in metrics
+    assert 'cockatoo_answered_texts_total{tier="model"} 2.0' in metrics
+    assert "cockatoo_texts_total 2.0" in metrics  # texts the transformer scored
+
+
+async def test_a_request_with_its_own_threshold_goes_to_the_transformer(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    async with open_client(cascade_dir, spy) as client:
+        body = await (await client.post("/predict", json={"text": SURE, "threshold": 0.01})).get_json()
+    assert body["tier"] == "model" and spy.seen == [SURE]
+
+
+async def test_health_shows_the_cascade_and_off_switches_it_off(clean_env, cascade_dir: Path, spy: SpyClassifier) -> None:
+    async with open_client(cascade_dir, spy) as client:
+        health = await (await client.get("/health")).get_json()
+    assert health["cascade"] == {"enabled": True, "student": "tfidf", "validation_agreement": 0.997,
+                                 "validation_answered_share": 0.7}
+    async with open_client(cascade_dir, spy, cascade="off") as client:
+        health = await (await client.get("/health")).get_json()
+        body = await (await client.post("/batch", json={"texts": [SURE, UNSURE]})).get_json()
+    assert health["cascade"] == {"enabled": False, "student": None, "validation_agreement": None,
+                                 "validation_answered_share": None}
+    assert [r["tier"] for r in body["results"]] == ["model", "model"] and spy.seen == [SURE, UNSURE]
+
+
+def test_cascade_setting_from_the_environment(clean_env, cascade_dir: Path) -> None:
+    clean_env.setenv("COCKATOO_MODEL_DIR", str(cascade_dir))
+    assert create_app_from_env().extensions["cockatoo"]["cascade"] is not None
+    clean_env.setenv("COCKATOO_CASCADE", "off")
+    assert create_app_from_env().extensions["cockatoo"]["cascade"] is None
+    clean_env.setenv("COCKATOO_CASCADE", "maybe")
+    with pytest.raises(SystemExit, match="error: COCKATOO_CASCADE='maybe'"):
+        create_app_from_env()
+
+
+def _edit_report(folder: Path, change) -> None:  # noqa: ANN001
+    path = folder / "cascade.json"
+    report = json.loads(path.read_text())
+    change(report)
+    path.write_text(json.dumps(report))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "cascade.json").unlink(), "cannot load the cascade's student in .*cascade.json"),
+        (lambda d: (d / "head.npz").write_bytes(b"not a zip"), "cannot load the cascade's student"),
+        (lambda d: (d / "tfidf.json").write_text("{"), "cannot load the cascade's student"),
+        (lambda d: _edit_report(d, lambda r: r["bands"].pop("nsfw")), "no band for label 'nsfw'"),
+        (lambda d: _edit_report(d, lambda r: r["bands"]["scam"].update(low=2.0)), "low <= high"),
+        (lambda d: _edit_report(d, lambda r: r["thresholds"].update(scam=0.9)), "thresholds.json changed"),
+    ],
+)
+def test_a_broken_student_stops_start_up_with_one_line(clean_env, cascade_dir: Path, damage, message: str) -> None:
+    damage(cascade_dir / "student")
+    clean_env.setenv("COCKATOO_MODEL_DIR", str(cascade_dir))
+    with pytest.raises(SystemExit, match=message) as caught:
+        create_app_from_env()
+    text = str(caught.value)
+    assert text.startswith("error: ") and "\n" not in text and "COCKATOO_CASCADE=off" in text
+    clean_env.setenv("COCKATOO_CASCADE", "off")  # the way out the message names
+    assert create_app_from_env().extensions["cockatoo"]["cascade"] is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(alphabet=st.characters(codec=None), min_size=1, max_size=300), min_size=1, max_size=8))
+def test_any_unicode_gets_a_student_score_and_a_window_check(cascade_dir: Path, tiny_classifier, texts) -> None:
+    from cockatoo_ml.serving.cascade import Cascade, fits_one_window
+
+    cascade = Cascade.load(cascade_dir / "student", tiny_classifier)
+    one_window = fits_one_window(tiny_classifier, texts)
+    scores, sure = cascade.answer(texts, one_window)
+    assert scores.shape == (len(texts), 4) and np.isfinite(scores).all()
+    assert ((scores >= 0) & (scores <= 1)).all() and sure.shape == (len(texts),)
+    assert not (sure & ~np.asarray(one_window)).any()  # never sure of a text the transformer would split
+    assert one_window == [r.windows == 1 for r in tiny_classifier.score(texts)]
