@@ -58,6 +58,9 @@ class EvaluationReport:
         values = [m.pr_auc for m in self.metrics[system][ALL_SOURCES].values() if m.pr_auc is not None]
         return float(np.mean(values)) if values else None
 
+    def macro_pr_auc_by_system(self) -> dict[str, float | None]:
+        return {system: self.macro_pr_auc(system) for system in self.metrics}
+
     def losses(self, min_positives: int = defaults.MIN_POSITIVES_TO_COMPARE) -> list[dict[str, Any]]:
         """Every (baseline, source, label) where the model's PR-AUC is below the baseline's: over all rows always,
         per source only with at least ``min_positives`` positives (fewer make PR-AUC noise)."""
@@ -92,7 +95,7 @@ class EvaluationReport:
             "rows": self.rows,
             "labels": list(self.label_names),
             "thresholds": self.thresholds,
-            "macro_pr_auc": {system: self.macro_pr_auc(system) for system in self.metrics},
+            "macro_pr_auc": self.macro_pr_auc_by_system(),
             "losses": self.losses(),
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "metrics": {system: metrics_to_dict(grouped) for system, grouped in self.metrics.items()},

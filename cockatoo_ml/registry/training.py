@@ -30,6 +30,8 @@ LINEAR_PROBE = True  # LP-FT: fit the head as a logistic regression on frozen fe
 HEAD_LR = None  # learning rate of the classification head; None = the same as --lr
 LOSS_REDUCTION = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
 
+CARD_BASELINES = ("tfidf",)  # trained beside the model at the end of training (frozen costs one more encoder pass)
+
 # --- loss ---------------------------------------------------------------------------------------------------
 LOSS = "bce"  # "bce": masked BCE with per-label pos_weight; "asl": asymmetric loss
 POS_WEIGHT_MAX = 50.0  # cap on negatives/positives so a rare label cannot blow the loss up

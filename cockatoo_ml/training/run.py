@@ -51,7 +51,14 @@ from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
 from cockatoo_ml.training.probe import init_head_from_probe
 from cockatoo_ml.training.metrics import TrainerMetrics, multilabel_metrics, sigmoid
-from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED, metrics_table, write_model_card, write_plots
+from cockatoo_ml.training.report import (
+    AT_DEFAULT,
+    AT_TUNED,
+    MODEL_CARD,
+    metrics_table,
+    write_model_card,
+    write_plots,
+)
 from cockatoo_ml.training.telemetry import telemetry_from_env
 from cockatoo_ml.training.thresholds import tune_thresholds
 from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, tokenize_dataset
@@ -59,6 +66,7 @@ from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, tok
 log = logging.getLogger(__name__)
 
 RESUME_LATEST = "latest"
+EVALUATION_DIR = "evaluation"  # in the model directory: the evaluation stage's report against the baselines
 
 
 @dataclass
@@ -120,6 +128,11 @@ class TrainSettings:
     )
     logging_steps: int = field(default=defaults.LOGGING_STEPS, metadata={"help": "Log loss/learning rate every N steps."})
     save_total_limit: int = field(default=defaults.SAVE_TOTAL_LIMIT, metadata={"help": "Checkpoints kept (plus the best)."})
+    baselines: list[str] = field(
+        default_factory=lambda: list(defaults.CARD_BASELINES),
+        metadata={"help": "Baselines trained on the same train rows and put beside the model on the test split in the "
+                  "model card and evaluation/ (tfidf, frozen; as evaluate.py --baseline); 'none' for no comparison."},
+    )
     pooling: Literal["mean", "cls"] = field(
         default=defaults.POOLING,
         metadata={"help": "mean: a linear layer on the mean of the token states (how sentence encoders such as MiniLM "
@@ -467,6 +480,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         )
         _write_model_dir(staged, resolved, label_names, thresholds, results, predictions["validation"], dataset,
                          _label_stats(dataset["train"], label_names, pos_weight))
+        _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
         replace_dir_atomically(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
         log.info("validation metrics (0.5 vs tuned thresholds):\n%s",
@@ -532,6 +546,34 @@ def _write_model_dir(
         eval_results=results,
         settings=resolved,
     )
+
+
+def _compare_with_baselines(model_dir: Path, data_dir: Path, baselines: Sequence[str], split: str) -> None:
+    """The evaluation stage's report of the finished model beside ``baselines`` on ``split``: written to
+    ``evaluation/`` and added to the model card and ``eval_results.json``, so a model that a linear model beats
+    says so where it is published."""
+    wanted = [name for name in baselines if name != "none"]
+    if not wanted:
+        return
+    from cockatoo_ml.evaluation.data import rows_from_split
+    from cockatoo_ml.evaluation.run import evaluate_model
+
+    report = evaluate_model(model_dir, rows_from_split(data_dir, split), baselines=wanted,
+                            train_rows=rows_from_split(data_dir, "train"))
+    report.write(model_dir / EVALUATION_DIR)
+    results_path = model_dir / EVAL_RESULTS_FILE
+    results = json.loads(results_path.read_text())
+    results["baselines"] = {"split": split, "macro_pr_auc": report.macro_pr_auc_by_system(), "losses": report.losses()}
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    losses = report.losses()
+    with (model_dir / MODEL_CARD).open("a") as card:
+        card.write(f"\n## Against baselines on the {split} split (PR-AUC)\n\n"
+                   "Each baseline was trained on the same training rows with the same label masks "
+                   f"(`evaluate.py --baseline`); the full report is in `{EVALUATION_DIR}/`.\n\n"
+                   f"{report.comparison_table()}\n\n"
+                   + (f"**The model loses in {len(losses)} place(s).**\n" if losses
+                      else "The model is at or above every baseline.\n"))
+    log.info("%s split against baselines (PR-AUC):\n%s", split, report.comparison_table())
 
 
 def _remove_checkpoints(checkpoints: Path) -> None:

@@ -89,6 +89,18 @@ def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> N
     assert list(checkpoints.glob("runs/*/events.out.tfevents.*"))  # TensorBoard logs stay
 
 
+def test_the_model_card_puts_the_tfidf_baseline_beside_the_model(trained: Path, labels) -> None:
+    results = json.loads((trained / EVAL_RESULTS_FILE).read_text())["baselines"]
+    assert results["split"] == "test" and set(results["macro_pr_auc"]) == {"model", "tfidf"}
+    assert 0 < results["macro_pr_auc"]["tfidf"] <= 1
+    report = json.loads((trained / "evaluation" / "evaluation.json").read_text())
+    assert report["macro_pr_auc"] == results["macro_pr_auc"] and report["losses"] == results["losses"]
+    card = (trained / "README.md").read_text()
+    assert "## Against baselines on the test split" in card and "tfidf PR-AUC" in card
+    for label in labels:
+        assert f"| {label} | **all** |" in card
+
+
 def test_eval_results_hold_both_splits_at_default_and_tuned_thresholds(trained: Path, labels) -> None:
     results = json.loads((trained / EVAL_RESULTS_FILE).read_text())
     assert results["global_step"] == 8
