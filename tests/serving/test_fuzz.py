@@ -27,9 +27,11 @@ SPECIAL = [
 characters = st.one_of(
     st.characters(exclude_categories=[]),  # every code point, surrogates (Cs) included
     st.characters(categories=["Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp", "So"]),
-    st.sampled_from(SPECIAL),
+    st.sampled_from([piece for piece in SPECIAL if len(piece) == 1]),
 )
-texts = st.one_of(st.text(characters, max_size=40), st.lists(st.sampled_from(SPECIAL), max_size=80).map("".join))
+texts = st.one_of(
+    st.text(characters, max_size=40), st.lists(st.sampled_from(SPECIAL) | characters, max_size=80).map("".join)
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(characters, max_size=10),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
@@ -84,7 +86,8 @@ def test_fuzzed_requests_never_get_a_5xx_and_accepted_texts_score_as_alone(
         assert isinstance(answer["error"], str) and answer["error"] and len(response.content) <= 16 * 1024
     else:
         results = [answer] if path == "/predict" else answer["results"]
-        sent = [body["text"]] if path == "/predict" else body["texts"]  # type: ignore[index]
+        received = json.loads(data)  # as the server read it: JSON joins an escaped surrogate pair into one character
+        sent = [received["text"]] if path == "/predict" else received["texts"]
         assert [result["text"] for result in results] == sent
         for text, result in zip(sent, results):
             alone = tiny_classifier.score([text])[0].scores
