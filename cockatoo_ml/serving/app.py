@@ -201,7 +201,8 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         BODY_TIMEOUT=settings.body_timeout_s,  # a whole body, however slowly trickled, must arrive in time
     )
     QuartSchema(
-        app, info={"title": "Cockatoo ML inference API", "version": __version__}, openapi_provider_class=CockatooOpenAPI,
+        app, info={"title": "Cockatoo ML inference API", "version": __version__},
+        openapi_provider_class=CockatooOpenAPI,
         swagger_ui_path="/docs", redoc_ui_path=None, scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if settings.api_key else None,

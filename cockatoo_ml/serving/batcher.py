@@ -117,7 +117,7 @@ class MicroBatcher(Generic[T]):
             return "the micro-batcher is not running (not started yet, or stopped)"
         if self._collector.done():
             cause = None if self._collector.cancelled() else self._collector.exception()
-            return f"the micro-batcher's collector has stopped ({cause!r})" if cause else "the micro-batcher has stopped"
+            return f"the micro-batcher's collector has stopped ({cause!r})" if cause else "the batcher has stopped"
         if getattr(self._executor, "_shutdown", False) or getattr(self._executor, "_broken", False):
             return "the model threads have been shut down"
         return None

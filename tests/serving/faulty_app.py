@@ -1,7 +1,7 @@
 """The real app on the tiny model, but a model call whose texts include a marker fails: ``FAIL:bug`` raises a
-bug (RuntimeError), ``FAIL:input`` a user's mistake (CockatooError); ``SLOW:`` holds the model for a second. The failure happens inside the shared
-micro-batch, as a tokenizer or model error on one text would. Hypercorn runs it in a subprocess
-(test_hostile.py)."""
+bug (RuntimeError), ``FAIL:input`` a user's mistake (CockatooError); ``SLOW:`` holds the model for a second.
+The failure happens inside the shared micro-batch, as a tokenizer or model error on one text would. Hypercorn
+runs it in a subprocess (test_hostile.py)."""
 
 from __future__ import annotations
 

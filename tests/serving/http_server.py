@@ -27,7 +27,7 @@ class Server:
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 90.0) -> Server:
+    def wait_ready(self, timeout: float = 300.0) -> Server:  # a busy shared CPU slows start-up
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

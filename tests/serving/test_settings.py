@@ -26,6 +26,7 @@ def test_defaults() -> None:
     assert settings == ServingSettings()
     assert settings.model_dir == Path("constellation_one_text") and settings.display_name == "constellation_one_text"
     assert settings.api_key == "" and settings.log_texts is False
+    assert settings.dtype == "float32"  # batch-invariant scores by default; bfloat16 and int8 are opt-in
 
 
 def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
@@ -50,6 +51,9 @@ def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
         ("COCKATOO_DTYPE", "float16", "COCKATOO_DTYPE must be one of auto, float32, bfloat16"),
         ("COCKATOO_MODEL_THREADS", "-1", "COCKATOO_MODEL_THREADS must not be negative, got -1"),
         ("COCKATOO_TORCH_THREADS", "-2", "COCKATOO_TORCH_THREADS must not be negative, got -2"),
+        ("COCKATOO_MAX_TEXT_TOKENS", "0", "COCKATOO_MAX_TEXT_TOKENS must be at least 1"),
+        ("COCKATOO_MAX_QUEUE_TOKENS", "100", "COCKATOO_MAX_QUEUE_TOKENS (100) is below COCKATOO_MAX_REQUEST_TOKENS"),
+        ("COCKATOO_BODY_TIMEOUT_S", "0", "COCKATOO_BODY_TIMEOUT_S must be positive, got 0.0"),
     ],
 )
 def test_bad_values_are_one_clear_error(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
