@@ -152,7 +152,7 @@ class ServerProcess:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> ServerProcess:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # three servers starting at once on a busy shared CPU
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text(errors='replace')}")
