@@ -1,16 +1,22 @@
 """Serving benchmark: our server against a naive one (a transformers pipeline called once per text, the seed's
-way) on the same MiniLM checkpoint, same texts, same run.
+way) on the same MiniLM checkpoint, same texts, same run; with the cascade when the model has a student.
 
     .venv/bin/python benchmarks/bench_serve.py                      # fresh MiniLM head, ~2 minutes on 2 cores
     .venv/bin/python benchmarks/bench_serve.py --model-dir constellation_one_text
+    .venv/bin/python benchmarks/bench_serve.py --model-dir data/demo_model   # after distill.py: + the cascade
 
-Both servers run as their own Hypercorn process on loopback (ours through start_api.sh). For each it prints
-texts/s and p50/p99 request latency for /batch (64 texts per request, one client) and /predict (16 concurrent
-clients), the peak resident memory of the server process, the ratios and whether the targets hold; and, as a
-ceiling, the texts/s of our model alone (``TextClassifier.score`` in this process, same precision and threads,
-64 texts per call, no HTTP). Texts are lines of ../shared/datasets/tweeteval_hate/val_text.txt, one in ten of
-them made long by joining several lines. The machine's load average is printed too: on a shared CPU, run it more
-than once.
+Every server runs as its own Hypercorn process on loopback (ours through start_api.sh): ``transformer`` is our
+server with COCKATOO_CASCADE=off, ``cascade`` the same with its student (only when <model dir>/student/ exists),
+``naive`` the baseline. For each it prints texts/s and p50/p99 request latency for /batch (64 texts per request,
+one client) and /predict (16 concurrent clients), the peak resident memory of the server process, the ratios and
+whether the targets hold; and, as a ceiling, the texts/s of our model alone (``TextClassifier.score`` in this
+process, same precision and threads, 64 texts per call, no HTTP). For the cascade also the share of texts its
+student answered, the share of decisions (positive labels) identical to the transformer-only server's on the same
+texts, the memory the student adds, and where a text's time goes (student, tokenizer, transformer, the rest:
+HTTP and queueing). Two streams: ``mix``, lines of ../shared/datasets/tweeteval_hate/val_text.txt with one in ten
+made long by joining several lines; and ``toxicchat``, the first --toxicchat-texts user prompts of
+../shared/datasets/toxicchat, as a chatbot's moderation sees them. The machine's load average is printed too:
+on a shared CPU, run it more than once.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import json  # noqa: E402
+
 import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
@@ -43,7 +51,10 @@ from cockatoo_ml.errors import DataError  # noqa: E402
 from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
 
 DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
+TOXICCHAT = REPO_ROOT.parent / "shared" / "datasets" / "toxicchat" / "toxic_chat_train.json"
 TARGETS = {"batch_speedup": 4.0, "predict_speedup": 3.0, "peak_rss_mb": 700.0}
+# The cascade on the realistic (toxicchat) stream, against the naive server (issue 11).
+CASCADE_TARGETS = {"batch_speedup": 10.0, "predict_speedup": 6.0, "identical": 0.99, "student_mb": 50.0}
 
 
 @dataclass
@@ -60,6 +71,7 @@ class BenchArgs:
     long_share: float = field(default=0.1, metadata={"help": "Share of texts made long by joining lines."})
     seed: int = field(default=0, metadata={"help": "Random seed for picking texts."})
     dtype: str = field(default="auto", metadata={"help": "COCKATOO_DTYPE for our server: auto, float32, bfloat16, int8."})
+    toxicchat_texts: int = field(default=1500, metadata={"help": "ToxicChat prompts in the realistic stream (0: none)."})
     serve_naive: bool = field(default=False, metadata={"help": "Internal: run the naive server in this process."})
     port: int = field(default=0, metadata={"help": "Internal: port for --serve-naive."})
 
@@ -121,6 +133,7 @@ class Measured:
     texts: int = 0
     wall_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    answers: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def texts_per_s(self) -> float:
@@ -139,7 +152,7 @@ class ServerProcess:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> ServerProcess:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # three servers starting at once on a busy shared CPU
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text(errors='replace')}")
@@ -170,24 +183,31 @@ class ServerProcess:
 
 
 def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: int, into: Measured) -> None:
-    """Each inner list is one client's requests, sent one after another; clients run concurrently."""
+    """Each inner list is one client's requests, sent one after another; clients run concurrently. Every
+    result's tier and positive labels are kept in ``into.answers`` (text -> (tier, labels))."""
 
-    def client(requests_of_client: list[dict]) -> list[float]:
-        latencies = []
+    def client(requests_of_client: list[dict]) -> tuple[list[float], list[dict]]:
+        latencies, results = [], []
         with requests.Session() as session:
             for payload in requests_of_client:
                 start = time.perf_counter()
                 response = session.post(f"{url}{path}", json=payload, timeout=600)
                 latencies.append(time.perf_counter() - start)
                 response.raise_for_status()
-        return latencies
+                body = response.json()
+                results.extend(body["results"] if "results" in body else [body])
+        return latencies, results
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        latencies = [lat for lats in pool.map(client, payloads) for lat in lats]
+        outcomes = list(pool.map(client, payloads))
     into.wall_s += time.perf_counter() - start
+    latencies = [lat for lats, _ in outcomes for lat in lats]
     into.texts += len(latencies) * texts_per_request
     into.latencies.extend(latencies)
+    for _, results in outcomes:
+        for result in results:
+            into.answers[result["text"]] = (result.get("tier", "model"), tuple(sorted(result["positive_labels"])))
 
 
 def load_texts(path: Path, long_share: float, seed: int) -> list[str]:
@@ -202,6 +222,14 @@ def load_texts(path: Path, long_share: float, seed: int) -> list[str]:
         texts.append(line)
     rng.shuffle(texts)
     return texts
+
+
+def load_toxicchat(path: Path, count: int) -> list[str]:
+    """The first ``count`` user prompts of ToxicChat, in the dataset's order (real chatbot traffic)."""
+    if not path.is_file():
+        raise DataError(f"no ToxicChat at {path}; pass --toxicchat-texts 0 to skip the realistic stream")
+    prompts = [row["instance"].strip() for row in json.loads(path.read_text(encoding="utf-8"))["instances"]]
+    return [prompt for prompt in prompts if prompt][:count]
 
 
 def make_minilm_checkpoint(out: Path) -> Path:
@@ -238,10 +266,10 @@ def score_alone(classifier: TextClassifier, batches: list[list[str]], into: Meas
 
 
 def run_rounds(
-    servers: dict[str, ServerProcess], classifier: TextClassifier, texts: list[str], args: BenchArgs
+    servers: dict[str, ServerProcess], classifier: TextClassifier, texts: list[str], args: BenchArgs, stream: str
 ) -> dict[str, dict]:
     """Rounds alternate between the servers (and the model alone), so a change in the machine's load hits all
-    alike; within a round all three get the same texts, so a round with more long posts is hard for all three."""
+    alike; within a round all get the same texts, so a round with more long posts is hard for all of them."""
     cursor = iter(texts * 1000)
     results = {name: {"batch": Measured(), "predict": Measured()} for name in servers}
     results["model"] = {"batch": Measured()}
@@ -253,13 +281,11 @@ def run_rounds(
         batches = [[next(cursor) for _ in range(args.batch_size)] for _ in range(args.batch_requests)]
         predict = [[{"text": next(cursor)} for _ in range(args.predict_requests)] for _ in range(args.clients)]
         for name, server in servers.items():
-            print(f"round {round_index + 1}/{args.rounds} {name:5}: load {os.getloadavg()[0]:.2f}", flush=True)
+            print(f"{stream} round {round_index + 1}/{args.rounds} {name:11}: load {os.getloadavg()[0]:.2f}", flush=True)
             drive(server.url, "/batch", [[{"texts": texts} for texts in batches]], args.batch_size, results[name]["batch"])
             drive(server.url, "/predict", predict, 1, results[name]["predict"])
-        print(f"round {round_index + 1}/{args.rounds} model alone: load {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{stream} round {round_index + 1}/{args.rounds} model alone: load {os.getloadavg()[0]:.2f}", flush=True)
         score_alone(classifier, batches, results["model"]["batch"])
-    for name, server in servers.items():
-        results[name]["rss"] = server.peak_rss_mb()
     return results
 
 
@@ -271,6 +297,47 @@ def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
     return load_classifier(ServingSettings(model_dir=Path(model_dir), dtype=dtype))
 
 
+def time_split(classifier: TextClassifier, model_dir: str, texts: list[str], batch_size: int) -> dict[str, float]:
+    """Where a text's time goes in the cascade, measured in this process on the stream's texts, ``batch_size``
+    at a time: ms per text for the window check (tokenizer), the student, and the transformer on the texts the
+    student leaves to it; and the share it leaves."""
+    from cockatoo_ml.serving.cascade import Cascade, fits_one_window
+
+    cascade = Cascade.load(Path(model_dir) / "student", classifier)
+    batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    timings = {"tokenizer": 0.0, "student": 0.0, "transformer": 0.0}
+    unsure: list[str] = []
+    for batch in batches:
+        began = time.perf_counter()
+        one_window = fits_one_window(classifier, batch)
+        timings["tokenizer"] += time.perf_counter() - began
+        began = time.perf_counter()
+        _, sure = cascade.answer(batch, one_window)
+        timings["student"] += time.perf_counter() - began
+        unsure += [text for text, ok in zip(batch, sure) if not ok]
+    for start in range(0, len(unsure), batch_size):
+        began = time.perf_counter()
+        classifier.score(unsure[start : start + batch_size])
+        timings["transformer"] += time.perf_counter() - began
+    per_text = {name: 1000 * value / len(texts) for name, value in timings.items()}
+    per_text["unsure_share"] = len(unsure) / len(texts)
+    return per_text
+
+
+def student_memory_mb(model_dir: str) -> float:
+    """Resident memory a fresh process gains by loading the student (with its libraries), in MB."""
+    code = (
+        "import psutil, sys; from pathlib import Path; p = psutil.Process(); "
+        "import numpy, scipy.sparse, sklearn.feature_extraction.text, cockatoo_ml.serving.cascade; "
+        "before = p.memory_info().rss; "
+        "from cockatoo_ml.distillation.students import Student; "
+        f"s = Student.load(Path({str(Path(model_dir) / 'student')!r})); s.scores(['warm up']); "
+        "print((p.memory_info().rss - before) / 2**20)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     from transformers import HfArgumentParser
 
@@ -278,72 +345,128 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_naive:
         serve_naive(args.model_dir, args.port)
         return 0
-    texts = load_texts(Path(args.texts_file), args.long_share, args.seed)
+    streams = {"mix": load_texts(Path(args.texts_file), args.long_share, args.seed)}
+    if args.toxicchat_texts:
+        streams["toxicchat"] = load_toxicchat(TOXICCHAT, args.toxicchat_texts)
     with tempfile.TemporaryDirectory(prefix="cockatoo_bench_") as tmp:
         model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
+        cascade = (Path(model_dir) / "student").is_dir()
         env = {k: v for k, v in SERVER_ENVIRON.items() if not k.startswith("COCKATOO_")}
         env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         ours_env = {**env, "COCKATOO_DTYPE": args.dtype}
-        print(f"model {model_dir}; our dtype {args.dtype}; {len(texts)} texts; cpus {os.cpu_count()}; load {os.getloadavg()}", flush=True)
-        ours_port, naive_port = free_port(), free_port()
+        print(f"model {model_dir}; our dtype {args.dtype}; cascade {'on' if cascade else 'off (no student/)'}; "
+              f"streams {({k: len(v) for k, v in streams.items()})}; cpus {os.cpu_count()}; load {os.getloadavg()}",
+              flush=True)
+        ports = {name: free_port() for name in ("transformer", "cascade", "naive")}
+        plan = {"transformer": "off", **({"cascade": "on"} if cascade else {})}
         servers = {
-            "ours": ServerProcess(
-                ["bash", "start_api.sh", "127.0.0.1", str(ours_port), "1"], ours_env, ours_port, Path(tmp) / "ours.log"
-            ),
-            "naive": ServerProcess(
-                [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(naive_port)],
-                env, naive_port, Path(tmp) / "naive.log",
-            ),
+            name: ServerProcess(
+                ["bash", "start_api.sh", "127.0.0.1", str(ports[name]), "1"], {**ours_env, "COCKATOO_CASCADE": switch},
+                ports[name], Path(tmp) / f"{name}.log",
+            )
+            for name, switch in plan.items()
         }
+        servers["naive"] = ServerProcess(
+            [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(ports["naive"])],
+            env, ports["naive"], Path(tmp) / "naive.log",
+        )
         try:
             for server in servers.values():
                 server.wait_ready()
-            results = run_rounds(servers, load_model_alone(model_dir, args.dtype), texts, args)
+            classifier = load_model_alone(model_dir, args.dtype)
+            results = {name: run_rounds(servers, classifier, texts, args, name) for name, texts in streams.items()}
+            rss = {name: server.peak_rss_mb() for name, server in servers.items()}
+            splits = {name: time_split(classifier, model_dir, texts[:512], args.batch_size)
+                      for name, texts in streams.items()} if cascade else {}
+            student_mb = student_memory_mb(model_dir) if cascade else None
         finally:
             for server in servers.values():
                 server.stop()
-    print_table(results, args)
+    for name, stream_results in results.items():
+        print_table(name, stream_results, rss, splits.get(name), args)
+    if student_mb is not None:
+        print(f"\nstudent's own memory (a fresh process loading it): {student_mb:.0f} MB; the cascade server's peak "
+              f"RSS minus the transformer-only server's: {rss['cascade'] - rss['transformer']:.0f} MB")
+        print(f"{'PASS' if student_mb < CASCADE_TARGETS['student_mb'] else 'FAIL'}  the student adds "
+              f"{student_mb:.0f} MB (target < {CASCADE_TARGETS['student_mb']:.0f})")
+    print(f"load average at the end: {tuple(round(x, 2) for x in os.getloadavg())}")
     return 0
 
 
-def print_table(results: dict[str, dict], args: BenchArgs) -> None:
+def identical_decisions(cascade: Measured, transformer: Measured) -> tuple[float, float, int]:
+    """(share answered by the student, share of decisions identical to the transformer alone, texts compared)."""
+    common = [text for text in cascade.answers if text in transformer.answers]
+    student = sum(cascade.answers[text][0] == "student" for text in cascade.answers) / max(len(cascade.answers), 1)
+    same = sum(cascade.answers[text][1] == transformer.answers[text][1] for text in common) / max(len(common), 1)
+    return student, same, len(common)
+
+
+def print_table(
+    stream: str, results: dict[str, dict], rss: dict[str, float], split: dict[str, float] | None, args: BenchArgs
+) -> None:
     rows = (("batch", f"/batch ({args.batch_size} texts/request)"), ("predict", f"/predict ({args.clients} clients)"))
-    print(f"\n{'server':7} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12}")
-    for name in ("ours", "naive"):
+    names = [name for name in ("cascade", "transformer", "naive") if name in rss]
+    print(f"\n== stream {stream} ==")
+    print(f"{'server':12} {'endpoint':28} {'texts/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'peak RSS MB':>12} "
+          f"{'student':>8} {'identical':>10}")
+    for name in names:
         for key, label in rows:
             m: Measured = results[name][key]
+            extra = ""
+            if name == "cascade":
+                answered, same, _ = identical_decisions(m, results["transformer"][key])
+                extra = f" {answered:8.1%} {same:10.2%}"
             print(
-                f"{name:7} {label:28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} {m.percentile_ms(99):9.1f} "
-                f"{results[name]['rss']:12.0f}"
+                f"{name:12} {label:28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} {m.percentile_ms(99):9.1f} "
+                f"{rss[name]:12.0f}{extra}"
             )
     alone: Measured = results["model"]["batch"]
     print(
-        f"{'model':7} {'score(), no server':28} {alone.texts_per_s:9.1f} {alone.percentile_ms(50):9.1f} "
+        f"{'model':12} {'score(), no server':28} {alone.texts_per_s:9.1f} {alone.percentile_ms(50):9.1f} "
         f"{alone.percentile_ms(99):9.1f} {'':>12}"
     )
-    ours, naive = results["ours"], results["naive"]
-    batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s
-    predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s
+    ours, naive = results["transformer"], results["naive"]
     print(
         f"\nour model alone, with no server at all: {alone.texts_per_s / naive['batch'].texts_per_s:.1f}x the naive "
         f"/batch, {alone.texts_per_s / naive['predict'].texts_per_s:.1f}x the naive /predict (a ceiling for any server "
-        f"running this model with PyTorch on this machine); our server reaches {ours['batch'].texts_per_s / alone.texts_per_s:.0%} "
-        f"(/batch) and {ours['predict'].texts_per_s / alone.texts_per_s:.0%} (/predict) of it"
+        f"running this model with PyTorch on this machine); our transformer-only server reaches "
+        f"{ours['batch'].texts_per_s / alone.texts_per_s:.0%} (/batch) and "
+        f"{ours['predict'].texts_per_s / alone.texts_per_s:.0%} (/predict) of it"
     )
-    checks = [
-        (f"/batch texts/s {batch_x:.1f}x naive (target >= {TARGETS['batch_speedup']}x)",
-         batch_x >= TARGETS["batch_speedup"]),
-        (f"/predict texts/s {predict_x:.1f}x naive (target >= {TARGETS['predict_speedup']}x)",
-         predict_x >= TARGETS["predict_speedup"]),
-        ("/batch p99 no worse than naive", ours["batch"].percentile_ms(99) <= naive["batch"].percentile_ms(99)),
-        ("/predict p99 no worse than naive", ours["predict"].percentile_ms(99) <= naive["predict"].percentile_ms(99)),
-        (f"our peak RSS {ours['rss']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})",
-         ours["rss"] < TARGETS["peak_rss_mb"]),
-    ]
+    checks = _checks("transformer", ours, naive, TARGETS["batch_speedup"], TARGETS["predict_speedup"])
+    checks.append((f"transformer-only peak RSS {rss['transformer']:.0f} MB (target < {TARGETS['peak_rss_mb']:.0f})",
+                   rss["transformer"] < TARGETS["peak_rss_mb"]))
+    if "cascade" in results:
+        cascade = results["cascade"]
+        checks += _checks("cascade", cascade, naive, CASCADE_TARGETS["batch_speedup"], CASCADE_TARGETS["predict_speedup"])
+        for key in ("batch", "predict"):
+            _, same, compared = identical_decisions(cascade[key], ours[key])
+            checks.append((f"cascade /{key}: {same:.2%} of {compared} texts' decisions identical to the transformer "
+                           f"alone (target >= {CASCADE_TARGETS['identical']:.0%})", same >= CASCADE_TARGETS["identical"]))
     print()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    print(f"load average at the end: {tuple(round(x, 2) for x in os.getloadavg())}")
+    if split is not None:
+        server_ms = 1000 / results["cascade"]["batch"].texts_per_s
+        known = split["tokenizer"] + split["student"] + split["transformer"]
+        print(
+            f"\nwhere a cascade /batch text's time goes ({stream}, ms per text, measured in this process): tokenizer "
+            f"(window check) {split['tokenizer']:.2f}, student {split['student']:.2f}, transformer "
+            f"{split['transformer']:.2f} (on the {split['unsure_share']:.0%} of texts left to it); the server spends "
+            f"{server_ms:.2f}, so HTTP, JSON and queueing take ~{max(server_ms - known, 0):.2f}"
+        )
+
+
+def _checks(name: str, ours: dict, naive: dict, batch_target: float, predict_target: float) -> list[tuple[str, bool]]:
+    batch_x = ours["batch"].texts_per_s / naive["batch"].texts_per_s
+    predict_x = ours["predict"].texts_per_s / naive["predict"].texts_per_s
+    return [
+        (f"{name} /batch texts/s {batch_x:.1f}x naive (target >= {batch_target}x)", batch_x >= batch_target),
+        (f"{name} /predict texts/s {predict_x:.1f}x naive (target >= {predict_target}x)", predict_x >= predict_target),
+        (f"{name} /batch p99 no worse than naive", ours["batch"].percentile_ms(99) <= naive["batch"].percentile_ms(99)),
+        (f"{name} /predict p99 no worse than naive",
+         ours["predict"].percentile_ms(99) <= naive["predict"].percentile_ms(99)),
+    ]
 
 
 if __name__ == "__main__":

@@ -331,6 +331,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
 
     log.info("serving %s with settings %s", settings.display_name, json.dumps(settings.public_dict()))
     log.info("%d forward passes at once, %d torch threads each", model_threads, torch_threads)
+    log.info("cascade: %s", json.dumps(_cascade_health(cascade).model_dump()))
     return app
 
 
