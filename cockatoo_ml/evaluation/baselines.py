@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from cockatoo_ml.artifacts import SETTINGS_FILE
 from cockatoo_ml.errors import ConfigError, ModelLoadError
 from cockatoo_ml.evaluation.data import EvalRows
+from cockatoo_ml.modeling import mean_pool
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.registry.models import resolve_base_model
 
@@ -132,8 +133,7 @@ class FrozenEncoderBaseline:
                     input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                     mask[row, : len(ids[i])] = 1
                 hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-                out[batch] = pooled.numpy()
+                out[batch] = mean_pool(hidden, mask).numpy()  # as the served --pooling mean model reads it
                 bar.update(len(batch))
         return out
 
