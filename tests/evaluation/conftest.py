@@ -20,6 +20,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_API_KEY=API_KEY,
                      COCKATOO_MAX_BATCH_TEXTS="4", COCKATOO_MAX_QUEUE_TEXTS="64", COCKATOO_DTYPE="float32")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
+    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path)
+    running.wait_ready(timeout=300)  # a shared, busy CPU can take minutes to import and load
     yield running
     assert running.terminate() == 0, running.output()
