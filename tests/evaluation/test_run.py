@@ -119,10 +119,12 @@ def test_url_scores_a_running_server(server: Server, tiny_model_dir: Path,
     remote = json.loads((tmp_path / "remote" / "evaluation.json").read_text())
     local = json.loads((tmp_path / "local" / "evaluation.json").read_text())
     assert remote["model"] == tiny_model_dir.name and remote["thresholds"] == local["thresholds"]
-    for label in LABELS:
-        r, l = remote["metrics"]["model"]["all"][label], local["metrics"]["model"]["all"][label]
-        assert (r["rows"], r["positives"]) == (l["rows"], l["positives"])
-        assert r["roc_auc"] == pytest.approx(l["roc_auc"], abs=0.02)  # scores rounded to 4 places by the server
+    # The same rows per source and label. (The scores themselves are compared in test_scoring: the untrained tiny
+    # model's scores differ in the 5th place, which the server's rounding to 4 places erases, so areas differ.)
+    for group, per_label in local["metrics"]["model"].items():
+        for label, l in per_label.items():
+            r = remote["metrics"]["model"][group][label]
+            assert (r["rows"], r["positives"], r["threshold"]) == (l["rows"], l["positives"], l["threshold"])
 
 
 def make_empty_test_split(path: Path) -> Path:
