@@ -112,7 +112,10 @@ class FrozenEncoderBaseline:
             self.model = AutoModel.from_pretrained(encoder, dtype=torch.float32).eval()
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the frozen baseline's encoder {encoder!r} ({exc})") from None
-        self.max_tokens = max_tokens
+        # Never past the encoder's position embeddings (a small encoder may have fewer than max_tokens).
+        limits = [n for n in (getattr(self.model.config, "max_position_embeddings", 0),
+                              getattr(self.tokenizer, "model_max_length", 0)) if 0 < int(n or 0) < 1_000_000]
+        self.max_tokens = min([max_tokens, *limits])
         self.scaler = StandardScaler()
         self.probe = PerLabelProbe()
 

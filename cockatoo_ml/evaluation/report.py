@@ -77,8 +77,8 @@ class EvaluationReport:
         return found
 
     def _pairs(self, baseline: str):  # type: ignore[no-untyped-def]
-        for group in self.groups():
-            for label in self.label_names:
+        for label in self.label_names:  # the table's order
+            for group in self.groups():
                 model = self.metrics[MODEL].get(group, {}).get(label)
                 other = self.metrics[baseline].get(group, {}).get(label)
                 if model is not None and other is not None:

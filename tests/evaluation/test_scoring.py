@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,9 @@ from cockatoo_ml.evaluation import scoring
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteError, RemoteScorer, check_model_dir, parse_headers
 from cockatoo_ml.serving.model import TextClassifier
 from tests.conftest import EXAMPLES, free_port
-from tests.serving.test_server import Server, server_env
+from tests.evaluation.conftest import API_KEY
+from tests.serving.test_server import Server
 
-API_KEY = "evaluation-test-key"
 LONG_TEXT = " ".join(EXAMPLES["harassment"] * 8)  # far past the tiny model's 64-token window
 TEXTS = [text for texts in EXAMPLES.values() for text in texts] + [LONG_TEXT]
 
@@ -72,18 +71,6 @@ def test_headers_are_parsed_like_curl() -> None:
         parse_headers(["Authorization Bearer key"])
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real Hypercorn server with an API key and a /batch limit of 4 texts."""
-    port = free_port()
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_API_KEY=API_KEY,
-                     COCKATOO_MAX_BATCH_TEXTS="4", COCKATOO_MAX_QUEUE_TEXTS="64", COCKATOO_DTYPE="float32")
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
-    yield running
-    assert running.terminate() == 0, running.output()
-
-
 @pytest.mark.slow
 def test_remote_scores_match_local_within_the_batch_limit(server: Server, tiny_model_dir: Path) -> None:
     remote = RemoteScorer(server.url, {"Authorization": f"Bearer {API_KEY}"}, batch_texts=10)
@@ -93,7 +80,7 @@ def test_remote_scores_match_local_within_the_batch_limit(server: Server, tiny_m
     expected = np.array([result.scores for result in reference.score(TEXTS)])
     np.testing.assert_allclose(scores, expected, atol=6e-5)  # the server rounds to 4 places
     assert remote.labels == reference.labels and remote.thresholds == reference.thresholds
-    assert f"n_texts=10" not in server.output() and "n_texts=2" in server.output()  # 10 -> 5 -> 2 per request
+    assert "n_texts=10" not in server.output() and "n_texts=2" in server.output()  # 10 -> 5 -> 2 per request
 
 
 @pytest.mark.slow
