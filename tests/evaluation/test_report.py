@@ -77,3 +77,11 @@ def test_without_baselines_the_report_has_the_model_alone() -> None:
     assert row(report.detail_table(), "scam", "sms") == (
         "| scam | sms | 100 | 12 | 0.950 | 0.900 | 0.50 | 0.500 | 0.500 | 0.500 | 0.600 | 0.40 | 0.100 |"
     )
+
+
+def test_a_tie_below_the_reports_last_digit_is_no_loss() -> None:
+    from cockatoo_ml.evaluation.report import _below
+
+    assert not _below(0.99998, 1.0)  # both print as 1.000
+    assert _below(0.990, 1.0)
+    assert not _below(None, 1.0)
