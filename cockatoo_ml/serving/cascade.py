@@ -102,7 +102,7 @@ class TieredScorer:
         results: list[tuple[TextScore, Tier] | None] = [None] * len(texts)
         rest = list(range(len(texts)))
         if self.cascade is not None and student_allowed:
-            scores, sure_of = await asyncio.to_thread(self._student_pass, texts)
+            scores, sure_of = await asyncio.to_thread(self._student_pass, texts, tokens)
             for i in np.flatnonzero(sure_of):
                 results[i] = (TextScore(tuple(map(float, scores[i])), 1), "student")
             rest = [int(i) for i in np.flatnonzero(~sure_of)]
@@ -115,9 +115,15 @@ class TieredScorer:
             self._on_answered("model", len(rest))
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _student_pass(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _student_pass(
+        self, texts: Sequence[str], tokens: Sequence[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         assert self.cascade is not None
-        return self.cascade.answer(texts, fits_one_window(self.classifier, texts))
+        # The token budget has already counted each text (without special tokens, as windows are cut): reuse that
+        # rather than tokenizing every text a second time on the request path.
+        one_window = ([n <= self.classifier.content for n in tokens] if tokens is not None
+                      else fits_one_window(self.classifier, texts))
+        return self.cascade.answer(texts, one_window)
 
 
 def fits_one_window(classifier: TextClassifier, texts: Sequence[str]) -> list[bool]:
