@@ -31,7 +31,7 @@ def fit_label_probes(
     """One class-balanced logistic regression per label on the rows where that label is known.
 
     Returns ``(weights [labels, features], bias [labels])``; a label with fewer than two classes among its known
-    rows gets zero weights and the log-odds of what it has (there is nothing to separate)."""
+    rows gets zero weights and a bias of ±8 towards the one class it has (there is nothing to separate)."""
     features = np.asarray(features, dtype=np.float64)
     truth = np.asarray(labels) > 0.5
     known = np.asarray(label_mask) > 0
