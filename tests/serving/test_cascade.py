@@ -175,7 +175,10 @@ def test_a_broken_student_stops_start_up_with_one_line(clean_env, cascade_dir: P
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.text(alphabet=st.characters(codec=None), min_size=1, max_size=300), min_size=1, max_size=8))
+# Every code point but lone surrogates: the request models turn those away with a 422 before any scoring
+# (tests/serving/test_fuzz.py sends them through HTTP), so the cascade never sees one.
+@given(texts=st.lists(st.text(alphabet=st.characters(codec=None, exclude_categories=("Cs",)), min_size=1, max_size=300),
+                      min_size=1, max_size=8))
 def test_any_unicode_gets_a_student_score_and_a_window_check(cascade_dir: Path, tiny_classifier, texts) -> None:
     from cockatoo_ml.serving.cascade import Cascade, fits_one_window
 
