@@ -127,7 +127,7 @@ def test_prepare_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
 def test_licence_and_citation_reach_the_metadata_and_non_commercial_sources_are_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    alpha = [json.dumps({"text": f"alpha text {i}", "scam": i % 2}) for i in range(20)]
+    alpha = [json.dumps({"text": f"alpha text {i}", "scam": i % 2, "harassment": 0}) for i in range(20)]
     make_raw(tmp_path, alpha, "text,violence,harassment\n" + "".join(f"beta {i},0,{i % 2}\n" for i in range(30)))
     caplog.set_level(logging.WARNING)
     prepare(settings(tmp_path, only=["beta"]))  # permissive only: no warning
