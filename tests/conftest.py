@@ -56,6 +56,13 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 
+# Licence and citation of make_rows' two sources, as prepare_data.py records them (fixture_0 is non-commercial).
+FIXTURE_CREDITS = {
+    "fixture_0": ("CC-BY-NC-4.0 (non-commercial)", "Zero, Z. (2024). The fixture_0 texts."),
+    "fixture_1": ("MIT", "One, O. (2024). The fixture_1 texts."),
+}
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now (for servers started by tests)."""
     with socket.socket() as probe:
@@ -125,13 +132,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -
 
 @pytest.fixture(scope="session")
 def tiny_processed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small prepared DatasetDict (train 120 / validation 36 / test 36) saved by the data contract."""
+    """A small prepared DatasetDict (train 120 / validation 36 / test 36) saved by the data contract, with
+    FIXTURE_CREDITS."""
     from datasets import Dataset, DatasetDict
 
-    from cockatoo_ml.data.contract import features, save_processed
+    from cockatoo_ml.data.contract import CREDITS_KEY, features, save_processed
 
     out = tmp_path_factory.mktemp("processed")
     splits = {"train": make_rows(120, seed=1), "validation": make_rows(36, seed=2), "test": make_rows(36, seed=3)}
     dataset = DatasetDict({name: Dataset.from_list(rows, features=features()) for name, rows in splits.items()})
-    save_processed(dataset, out, LABELS)
+    credits = [{"name": name, "license": licence, "citation": citation, "rows": 96}  # 192 rows, half each
+               for name, (licence, citation) in FIXTURE_CREDITS.items()]
+    save_processed(dataset, out, LABELS, {CREDITS_KEY: credits})
     return out

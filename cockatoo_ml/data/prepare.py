@@ -24,7 +24,16 @@ from datasets.table import InMemoryTable
 from transformers import HfArgumentParser
 
 from cockatoo_ml.cli import report_settings
-from cockatoo_ml.data.contract import META_FILE, SPLITS, STATS_FILE, features, save_processed
+from cockatoo_ml.data.contract import (
+    CREDITS_KEY,
+    META_FILE,
+    SPLITS,
+    STATS_FILE,
+    SourceCredit,
+    features,
+    save_processed,
+    warn_non_commercial,
+)
 from cockatoo_ml.data.mapping import map_labels, require_columns
 from cockatoo_ml.data.readers import find_source_files, read_source_file
 from cockatoo_ml.data.sources import SourceSelection, SourceSpec, check_unique_names, load_source_set, select_sources
@@ -379,7 +388,11 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
     print(format_source_table(reports))
     print()
     print(format_label_table(stats["labels"]))
-    write_output(output, dataset, labels, {"sources": resolved["source_names"], "seed": settings.seed}, stats)
+    credits = [SourceCredit(spec.name, spec.license, spec.citation, report.kept)
+               for spec, report in zip(specs, reports) if report.kept]
+    warn_non_commercial(credits, "the prepared data")
+    meta = {"sources": resolved["source_names"], "seed": settings.seed, CREDITS_KEY: [asdict(c) for c in credits]}
+    write_output(output, dataset, labels, meta, stats)
     log.info("saved %s rows to %s (%s)", sum(stats["rows"].values()), output,
              ", ".join(f"{k} {v}" for k, v in stats["rows"].items()))
     return stats

@@ -1,7 +1,7 @@
 """Declarative dataset sources: what a source's files look like and how its columns become our labels.
 
-A source is a :class:`SourceSpec`. The Hub sources live in ``cockatoo_ml/registry/sources.py`` as Python
-instances; a TOML file passed with ``--sources FILE`` describes the same fields (see README, "Adding a
+A source is a :class:`SourceSpec`, read from a TOML file by :func:`load_sources_toml`: the Hub sources in
+``sources/hub.toml`` (the default), or any file passed with ``--sources FILE`` (see README, "Adding a
 dataset"), so adding a dataset needs no code.
 
 How a label is computed from a source row (``LabelRule``)
@@ -44,6 +44,7 @@ from typing import Any
 
 from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.registry.data import ENV_SOURCES
+from cockatoo_ml.registry.paths import HUB_SOURCES
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "jsonl.gz", "parquet", "paired_txt")
 MERGES = ("any", "all", "max", "mean")
@@ -157,11 +158,11 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class SourceSet:
-    """Sources read from one place (a TOML file or the registry), with the raw dir that file suggests."""
+    """Sources read from one TOML file, with the raw dir that file suggests."""
 
     sources: tuple[SourceSpec, ...]
+    origin: str  # the file they came from
     raw_dir: Path | None = None  # from the TOML's top-level `raw_dir`, resolved against the TOML's folder
-    origin: str = "registry"
 
 
 @dataclass
@@ -170,7 +171,7 @@ class SourceSelection:
 
     sources: str = field(
         default_factory=lambda: os.environ.get(ENV_SOURCES, ""),
-        metadata={"help": "Sources TOML file (default: the Hub sources of cockatoo_ml/registry/sources.py). "
+        metadata={"help": "Sources TOML file (default: the Hub sources, sources/hub.toml). "
                   f"Env: {ENV_SOURCES}."},
     )
     only: list[str] = field(default_factory=list, metadata={"help": "Only these sources (names)."})
@@ -218,16 +219,12 @@ def load_sources_toml(path: Path) -> SourceSet:
     check_unique_names(specs, str(path))
     raw_dir = document.get("raw_dir")
     resolved = (path.parent / raw_dir).resolve() if raw_dir else None
-    return SourceSet(specs, resolved, str(path))
+    return SourceSet(specs, str(path), resolved)
 
 
 def load_source_set(sources_file: str | Path | None) -> SourceSet:
-    """The sources of a TOML file, or the registry's Hub sources when no file is given."""
-    if sources_file:
-        return load_sources_toml(Path(sources_file))
-    from cockatoo_ml.registry.sources import HUB_SOURCES  # late: the registry module imports this one
-
-    return SourceSet(HUB_SOURCES)
+    """The sources of a TOML file, or the Hub sources (``sources/hub.toml``) when no file is given."""
+    return load_sources_toml(Path(sources_file) if sources_file else HUB_SOURCES)
 
 
 def check_unique_names(specs: Sequence[SourceSpec], where: str) -> None:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
+from cockatoo_ml.data.contract import SourceCredit  # noqa: E402
 from cockatoo_ml.training.thresholds import f1_curve, threshold_grid  # noqa: E402
 
 PLOTS_DIR = "plots"
@@ -133,6 +134,28 @@ def metrics_table(label_names: Sequence[str], at_default: Mapping[str, float], a
     return "\n".join(lines)
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or "–"
+
+
+def training_data_table(source_counts: Mapping[str, Mapping[str, int]], credits: Sequence[SourceCredit]) -> list[str]:
+    """Markdown lines: rows per split, licence and citation of each source; a warning above it when a source
+    is non-commercial."""
+    splits = list(source_counts)
+    by_name = {credit.name: credit for credit in credits}
+    restricted = [credit.name for credit in credits if credit.non_commercial]
+    warning = (f"**Non-commercial data**: trained on {', '.join(restricted)} (non-commercial licence); check the "
+               "licences below before any commercial use of this model.")
+    lines = [warning, ""] if restricted else []
+    lines += ["| source | " + " | ".join(splits) + " | licence | citation |", "|---" * (len(splits) + 3) + "|"]
+    for source in sorted({s for counts in source_counts.values() for s in counts}):
+        credit = by_name.get(source)
+        rows = " | ".join(str(source_counts[s].get(source, 0)) for s in splits)
+        terms = f"{_cell(credit.license)} | {_cell(credit.citation)}" if credit else "not recorded | not recorded"
+        lines.append(f"| {source} | {rows} | {terms} |")
+    return lines
+
+
 def write_model_card(
     model_dir: Path,
     *,
@@ -142,12 +165,13 @@ def write_model_card(
     label_names: Sequence[str],
     label_stats: Mapping[str, Mapping[str, float]],
     source_counts: Mapping[str, Mapping[str, int]],
+    credits: Sequence[SourceCredit],
     thresholds: Mapping[str, float],
     eval_results: Mapping[str, Any],
     settings: Mapping[str, Any],
 ) -> Path:
-    """``README.md`` in the model directory: base model, data sources, label table, metrics, plots, usage."""
-    splits = [s for s in source_counts]
+    """``README.md`` in the model directory: base model, labels, training data (rows, licence, citation per
+    source), metrics, plots, usage."""
     lines = [
         "---",
         "library_name: transformers",
@@ -173,12 +197,12 @@ def write_model_card(
             f"| {j} | {name} | {int(stats.get('known', 0))} | {int(stats.get('positive', 0))} | "
             f"{_fmt(stats.get('pos_weight'))} | {thresholds[name]:.2f} |"
         )
-    lines += ["", "## Data sources", "", "| source | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
-    for source in sorted({s for counts in source_counts.values() for s in counts}):
-        lines.append(f"| {source} | " + " | ".join(str(source_counts[s].get(source, 0)) for s in splits) + " |")
+    lines += ["", "## Training data", ""]
+    lines += training_data_table(source_counts, credits)
     lines += [
         "",
-        "Labels a source does not annotate are unknown for its rows and are left out of the loss and the metrics.",
+        "Rows per split of the prepared dataset. Labels a source does not annotate are unknown for its rows and are "
+        "left out of the loss and the metrics.",
         "",
         "## Metrics",
         "",

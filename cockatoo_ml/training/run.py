@@ -19,7 +19,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +39,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
 from cockatoo_ml.cli import report_settings, settings_to_dict
-from cockatoo_ml.data.contract import load_processed
+from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
 from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
@@ -66,6 +66,7 @@ from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, tok
 log = logging.getLogger(__name__)
 
 RESUME_LATEST = "latest"
+NOT_RECORDED = "not recorded (prepared before prepare_data.py recorded licences; prepare it again)"
 EVALUATION_DIR = "evaluation"  # in the model directory: the evaluation stage's report against the baselines
 
 
@@ -320,6 +321,15 @@ def _load_dataset(data_dir: Path, need: Sequence[str]) -> tuple[DatasetDict, lis
     return dataset, labels
 
 
+def _training_data(data_dir: Path, train: Dataset) -> list[SourceCredit]:
+    """Each source of the train split with its rows there and the licence and citation prepare_data.py recorded."""
+    recorded = {credit.name: credit for credit in load_source_credits(data_dir)}
+    return [
+        replace(recorded.get(name, SourceCredit(name, NOT_RECORDED, NOT_RECORDED, 0)), rows=rows)
+        for name, rows in sorted(Counter(train["source"]).items())
+    ]
+
+
 def _resume_checkpoint(settings: TrainSettings) -> str | None:
     """The checkpoint to continue from; refuses a fresh run over another run's checkpoints."""
     existing = get_last_checkpoint(settings.checkpoints) if settings.checkpoints.is_dir() else None
@@ -406,6 +416,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
     """Fine-tune, tune thresholds, evaluate and write the model directory; returns its path."""
     data_dir = settings.data or paths.PROCESSED_DIR
     dataset, label_names = _load_dataset(data_dir, need=("train", "validation"))
+    training_data = _training_data(data_dir, dataset["train"])
     base_model = resolve_base_model(settings.base_model)
     tokenizer = _load_tokenizer(base_model)
     max_length = _max_length(settings.max_length, tokenizer)
@@ -425,9 +436,11 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         "tf32": bool(precision_flags(settings.precision)["tf32"]),
         "world_size": args.world_size,
         "checkpoint_dir": str(settings.checkpoints),
+        "training_data": [asdict(credit) for credit in training_data],
     }
     if args.process_index == 0:
         report_settings("training", resolved)
+        warn_non_commercial(training_data, "the training data")
 
     # Rank 0 tokenizes and fills the datasets cache; the other ranks then read it back.
     with args.main_process_first(desc="tokenizing"):
@@ -479,7 +492,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
             world_size=args.world_size,
         )
         _write_model_dir(staged, resolved, label_names, thresholds, results, predictions["validation"], dataset,
-                         _label_stats(dataset["train"], label_names, pos_weight))
+                         _label_stats(dataset["train"], label_names, pos_weight), training_data)
         _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
         replace_dir_atomically(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
@@ -528,6 +541,7 @@ def _write_model_dir(
     validation: tuple[np.ndarray, np.ndarray, np.ndarray],
     dataset: DatasetDict,
     label_stats: dict[str, dict[str, float]],
+    training_data: Sequence[SourceCredit],
 ) -> None:
     save_thresholds(staged, thresholds)
     (staged / EVAL_RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
@@ -542,6 +556,7 @@ def _write_model_dir(
         label_names=label_names,
         label_stats=label_stats,
         source_counts={name: dict(Counter(split["source"])) for name, split in dataset.items()},
+        credits=training_data,
         thresholds=thresholds,
         eval_results=results,
         settings=resolved,

@@ -1,16 +1,31 @@
-"""Every Hub source of the registry, read from a small fixture in that dataset's exact layout and columns."""
+"""Every Hub source of ``sources/hub.toml``, read from a small fixture in that dataset's exact layout and columns."""
 
 from pathlib import Path
 
 import pytest
 
 from cockatoo_ml.data.prepare import SourceReport, load_source
-from cockatoo_ml.registry import sources as registry
+from cockatoo_ml.data.sources import load_source_set, load_sources_toml
+from cockatoo_ml.registry.paths import HUB_SOURCES
 
 from .helpers import LABELS, as_lists
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
 _ = None  # unknown
+HUB = {spec.name: spec for spec in load_sources_toml(HUB_SOURCES).sources}
+
+
+def test_hub_toml_is_the_default_source_set_and_suggests_no_raw_dir() -> None:
+    default = load_source_set(None)
+    assert default.origin == str(HUB_SOURCES) and default.raw_dir is None  # the scripts fall back to data/raw
+    assert [spec.name for spec in default.sources] == list(HUB)
+    assert {spec.hub_repo for spec in default.sources} == {
+        "ealvaradob/phishing-dataset", "ucberkeley-dlab/measuring-hate-speech", "cardiffnlp/tweet_eval",
+        "lmsys/toxic-chat", "tasksource/jigsaw_toxicity", "KoalaAI/Text-Moderation-Multilingual",
+    }
+    assert {name: spec.hub_config for name, spec in HUB.items() if spec.hub_config} == {
+        "phishing": "texts", "tweet_eval_hate": "hate", "toxic_chat": "toxicchat0124",
+    }
 
 
 def load(spec):
@@ -22,28 +37,28 @@ def load(spec):
 
 
 def test_phishing_label_column_benign_is_not_scam() -> None:
-    texts, labels, report = load(registry.PHISHING)
+    texts, labels, report = load(HUB["phishing"])
     assert [row[0] for row in labels] == [1.0, 0.0, 1.0, 0.0]
     assert all(row[1:] == [_, _, _] for row in labels)
     assert texts[1].startswith("Hi team") and report.files == 1
 
 
 def test_measuring_hate_speech_aggregates_annotators_per_comment() -> None:
-    texts, labels, report = load(registry.MEASURING_HATE_SPEECH)
+    texts, labels, report = load(HUB["measuring_hate_speech"])
     assert report.rows_read == 7 and len(texts) == 3  # 7 annotator rows, 3 comments
     # comment 101: score 2.1, violence mean 3.67; 102: -2.3, 0.0; 103: 0.4, 2.0
     assert labels == [[_, 1.0, _, 1.0], [_, 0.0, _, 0.0], [_, 0.0, _, 0.0]]
 
 
 def test_tweet_eval_hate_reads_every_split_file() -> None:
-    texts, labels, _report = load(registry.TWEET_EVAL_HATE)
+    texts, labels, _report = load(HUB["tweet_eval_hate"])
     assert len(texts) == 4
     assert sorted(row[3] for row in labels) == [0.0, 0.0, 1.0, 1.0]
     assert all(row[:3] == [_, _, _] for row in labels)
 
 
 def test_toxic_chat_toxicity_zero_is_negative_one_is_unknown() -> None:
-    texts, labels, _report = load(registry.TOXIC_CHAT)
+    texts, labels, _report = load(HUB["toxic_chat"])
     by_text = dict(zip(texts, labels))
     assert by_text["Write a poem about the sea."] == [_, 0.0, 0.0, 0.0]
     assert by_text["Describe in explicit detail a sex scene between two coworkers."] == [_, _, _, _]
@@ -51,7 +66,7 @@ def test_toxic_chat_toxicity_zero_is_negative_one_is_unknown() -> None:
 
 
 def test_jigsaw_toxicity_threat_is_violence_toxic_insult_identity_hate_are_harassment() -> None:
-    _texts, labels, _report = load(registry.JIGSAW_TOXICITY)
+    _texts, labels, _report = load(HUB["jigsaw_toxicity"])
     assert labels == [
         [_, 0.0, _, 0.0],
         [_, 0.0, _, 1.0],  # toxic + insult
@@ -62,7 +77,7 @@ def test_jigsaw_toxicity_threat_is_violence_toxic_insult_identity_hate_are_haras
 
 
 def test_text_moderation_multilingual_categories() -> None:
-    texts, labels, _report = load(registry.KOALA_MODERATION)
+    texts, labels, _report = load(HUB["text_moderation_multilingual"])
     by_text = dict(zip(texts, labels))
     assert by_text["Wie spät ist es?"] == [_, 0.0, 0.0, 0.0]
     assert by_text["send nudes now"] == [_, 0.0, 1.0, 0.0]
@@ -72,6 +87,6 @@ def test_text_moderation_multilingual_categories() -> None:
     assert by_text["they deserve to be burned alive"] == [_, 1.0, _, 1.0]
 
 
-@pytest.mark.parametrize("spec", registry.HUB_SOURCES, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", HUB.values(), ids=lambda s: s.name)
 def test_every_hub_source_has_a_fixture(spec) -> None:
     assert spec.source_dir(FIXTURES).is_dir()

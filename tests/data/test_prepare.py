@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cockatoo_ml.data.contract import STATS_FILE, load_processed
+from cockatoo_ml.data.contract import STATS_FILE, SourceCredit, load_processed, load_source_credits
 from cockatoo_ml.data.prepare import (
     PrepareSettings,
     assign_splits,
@@ -29,6 +29,8 @@ SOURCES_TOML = """
 name = "alpha"
 format = "jsonl"
 text_column = "text"
+license = "CC-BY-NC-4.0"
+citation = "Alpha, A. (2023). The alpha corpus."
 [sources.labels.scam]
 columns = ["scam"]
 [sources.labels.harassment]
@@ -38,6 +40,8 @@ columns = ["harassment"]
 name = "beta"
 format = "csv"
 text_column = "text"
+license = "MIT"
+citation = "Beta, B. (2020). The beta set."
 [sources.labels.violence]
 columns = ["violence"]
 [sources.labels.harassment]
@@ -118,6 +122,24 @@ def test_prepare_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     assert "1 unparseable row(s)" in caplog.text
     prepare(settings(tmp_path))  # a second run replaces the previous output
     assert not list(tmp_path.glob(".out.*"))
+
+
+def test_licence_and_citation_reach_the_metadata_and_non_commercial_sources_are_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alpha = [json.dumps({"text": f"alpha text {i}", "scam": i % 2, "harassment": 0}) for i in range(20)]
+    make_raw(tmp_path, alpha, "text,violence,harassment\n" + "".join(f"beta {i},0,{i % 2}\n" for i in range(30)))
+    caplog.set_level(logging.WARNING)
+    prepare(settings(tmp_path, only=["beta"]))  # permissive only: no warning
+    assert load_source_credits(tmp_path / "out") == [SourceCredit("beta", "MIT", "Beta, B. (2020). The beta set.", 30)]
+    assert "non-commercial" not in caplog.text
+    prepare(settings(tmp_path))
+    assert load_source_credits(tmp_path / "out") == [
+        SourceCredit("alpha", "CC-BY-NC-4.0", "Alpha, A. (2023). The alpha corpus.", 20),
+        SourceCredit("beta", "MIT", "Beta, B. (2020). The beta set.", 30),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if "non-commercial" in r.getMessage()]
+    assert len(warnings) == 1 and "alpha (CC-BY-NC-4.0)" in warnings[0] and "beta" not in warnings[0]
 
 
 def test_missing_source_folder_and_files_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -10,8 +10,7 @@ from cockatoo_ml.data.sources import (
     select_sources,
 )
 from cockatoo_ml.errors import ConfigError
-from cockatoo_ml.registry.paths import DEMO_SOURCES, PUBLIC_CORPUS_SOURCES
-from cockatoo_ml.registry.sources import HUB_SOURCES
+from cockatoo_ml.registry.paths import DEMO_SOURCES, HUB_SOURCES, PUBLIC_CORPUS_SOURCES
 
 from .helpers import spec
 
@@ -111,7 +110,7 @@ def test_single_column_string_becomes_a_tuple() -> None:
         LabelRule(columns=())
 
 
-def test_shipped_source_files_and_registry_parse() -> None:
+def test_shipped_source_files_parse_and_credit_every_source() -> None:
     public = load_sources_toml(PUBLIC_CORPUS_SOURCES)
     folders = {s.folder_name for s in public.sources}
     assert folders == {
@@ -121,9 +120,7 @@ def test_shipped_source_files_and_registry_parse() -> None:
     demo = load_sources_toml(DEMO_SOURCES)
     assert demo.raw_dir == DEMO_SOURCES.parent.parent.resolve()
     assert demo.sources[0].source_dir(demo.raw_dir) == DEMO_SOURCES.parent.parent.resolve() / "demo"
-    assert load_source_set(None).sources == HUB_SOURCES
-    assert {s.hub_repo for s in HUB_SOURCES} == {
-        "ealvaradob/phishing-dataset", "ucberkeley-dlab/measuring-hate-speech", "cardiffnlp/tweet_eval",
-        "lmsys/toxic-chat", "tasksource/jigsaw_toxicity", "KoalaAI/Text-Moderation-Multilingual",
-    }
-    assert all(isinstance(s, SourceSpec) and s.license and s.citation for s in HUB_SOURCES + public.sources)
+    hub = load_source_set(None)
+    assert hub.sources == load_sources_toml(HUB_SOURCES).sources
+    assert all(isinstance(s, SourceSpec) and s.license and s.citation
+               for s in hub.sources + public.sources + demo.sources)

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cockatoo_ml.data.contract import SourceCredit
 from cockatoo_ml.training.metrics import multilabel_metrics
-from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED, metrics_table, write_model_card, write_plots
+from cockatoo_ml.training.report import (
+    AT_DEFAULT,
+    AT_TUNED,
+    metrics_table,
+    training_data_table,
+    write_model_card,
+    write_plots,
+)
 
 NAMES = ("scam", "nsfw")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -48,6 +56,8 @@ def test_model_card_names_base_model_sources_labels_and_metrics(tmp_path: Path) 
         label_names=NAMES,
         label_stats={"scam": {"known": 30, "positive": 14, "pos_weight": 1.14}, "nsfw": {"known": 0, "positive": 0}},
         source_counts={"train": {"sms_spam": 20, "ethos": 10}, "validation": {"sms_spam": 3}},
+        credits=[SourceCredit("sms_spam", "free, cite the authors", "Almeida et al. (2011)", 20),
+                 SourceCredit("ethos", "GPL-3.0 (copyleft)", "Mollas et al. | 2022", 10)],
         thresholds=thresholds,
         eval_results=results,
         settings={"lr": 5e-5, "max_length": 128},
@@ -55,7 +65,10 @@ def test_model_card_names_base_model_sources_labels_and_metrics(tmp_path: Path) 
     assert card.startswith("---\n") and "base_model: microsoft/deberta-v3-base" in card
     assert "# constellation_one_text" in card
     assert "| 0 | scam | 30 | 14 | 1.140 | 0.42 |" in card
-    assert "| sms_spam | 20 | 3 |" in card and "| ethos | 10 | 0 |" in card
+    assert "## Training data\n\n| source | train | validation | licence | citation |" in card
+    assert "| sms_spam | 20 | 3 | free, cite the authors | Almeida et al. (2011) |" in card
+    assert "| ethos | 10 | 0 | GPL-3.0 (copyleft) | Mollas et al. \\| 2022 |" in card  # a | in a cell is escaped
+    assert "Non-commercial" not in card
     assert "### validation (30 rows)" in card and "| global_step | 300 |" in card
     assert "plots/pr_curves.png" in card
 
@@ -68,3 +81,17 @@ def test_metrics_table_has_a_row_per_label_and_averages() -> None:
     assert table[2].startswith(f"| scam | {at['precision_scam']:.3f} |")
     assert table[3].startswith("| nsfw | – |")  # never known: no figures rather than zeros
     assert table[-1].startswith("| **micro** |")
+
+
+def test_training_data_table_flags_non_commercial_sources_and_unrecorded_licences() -> None:
+    lines = training_data_table(
+        {"train": {"chat": 5, "old": 2}, "test": {"chat": 1}},
+        [SourceCredit("chat", "CC-BY-NC-4.0", "Lin et al. (2023)", 5)],
+    )
+    assert lines[0].startswith("**Non-commercial data**: trained on chat (non-commercial licence)")
+    assert lines[2:] == [
+        "| source | train | test | licence | citation |",
+        "|---|---|---|---|---|",
+        "| chat | 5 | 1 | CC-BY-NC-4.0 | Lin et al. (2023) |",
+        "| old | 2 | 0 | not recorded | not recorded |",
+    ]

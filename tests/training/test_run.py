@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, THRESHOLDS_FILE, load_thresholds
 from cockatoo_ml.cli import run_main
+from cockatoo_ml.data.contract import SourceCredit, features, load_processed, save_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED
 from cockatoo_ml.training.run import (
+    NOT_RECORDED,
+    _training_data,
     evaluate_model_dir,
     main,
     max_metric_difference,
@@ -22,6 +28,7 @@ from cockatoo_ml.training.run import (
     replace_dir_atomically,
     train,
 )
+from tests.conftest import FIXTURE_CREDITS, LABELS, make_rows
 
 
 def tiny_args(data: Path, model: Path, out: Path, *extra: str) -> list[str]:
@@ -59,18 +66,41 @@ class Recorder(TrainerCallback):
             raise RuntimeError("simulated crash")
 
 
+class Warnings(logging.Handler):
+    """The warnings logged while it is attached to the root logger (caplog cannot serve a module fixture)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
-def trained(
+def trained_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_processed_dir: Path, tiny_model_dir: Path, module_server
-) -> Path:
-    """One tiny run (8 steps) with telemetry switched on by the environment, shared by this module's tests."""
+) -> tuple[Path, list[str]]:
+    """One tiny run (8 steps) with telemetry switched on by the environment, shared by this module's tests;
+    returns the model directory and the warnings the run logged."""
     out = tmp_path_factory.mktemp("run") / "model"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("COCKATOO_TELEMETRY", "1")
-        env.setenv("METRICS_WEBHOOK_URL", module_server.url("/train"))
-        env.setenv("METRICS_VALIDATION_WEBHOOK_URL", module_server.url("/eval"))
-        env.setenv("METRICS_API_KEY", "secret-key")
-        return train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8")))
+    warnings = Warnings()
+    logging.getLogger().addHandler(warnings)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("COCKATOO_TELEMETRY", "1")
+            env.setenv("METRICS_WEBHOOK_URL", module_server.url("/train"))
+            env.setenv("METRICS_VALIDATION_WEBHOOK_URL", module_server.url("/eval"))
+            env.setenv("METRICS_API_KEY", "secret-key")
+            model = train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8")))
+    finally:
+        logging.getLogger().removeHandler(warnings)
+    return model, warnings.messages
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run: tuple[Path, list[str]]) -> Path:
+    return trained_run[0]
 
 
 def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> None:
@@ -87,6 +117,34 @@ def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> N
     checkpoints = trained.with_name("model.checkpoints")
     assert not list(checkpoints.glob("checkpoint-*"))  # spent checkpoints removed
     assert list(checkpoints.glob("runs/*/events.out.tfevents.*"))  # TensorBoard logs stay
+
+
+def test_licence_and_citation_of_every_source_reach_the_settings_and_the_model_card(
+    trained_run: tuple[Path, list[str]], tiny_processed_dir: Path
+) -> None:
+    model, warnings = trained_run
+    recorded = json.loads((model / SETTINGS_FILE).read_text())["training_data"]
+    train_rows = Counter(load_processed(tiny_processed_dir)[0]["train"]["source"])
+    assert recorded == [
+        {"name": name, "license": licence, "citation": citation, "rows": train_rows[name]}
+        for name, (licence, citation) in FIXTURE_CREDITS.items()
+    ]
+    card = (model / "README.md").read_text()
+    assert "## Training data" in card and "trained on fixture_0 (non-commercial licence)" in card
+    for name, (licence, citation) in FIXTURE_CREDITS.items():
+        assert f"| {name} | {train_rows[name]} |" in card and f"| {licence} | {citation} |" in card
+    (warning,) = [message for message in warnings if "non-commercial" in message]
+    assert "the training data contains non-commercial source(s): fixture_0 (CC-BY-NC-4.0" in warning
+    assert "fixture_1" not in warning
+
+
+def test_a_dataset_prepared_before_credits_were_recorded_gets_them_marked_not_recorded(tmp_path: Path) -> None:
+    train_split = Dataset.from_list(make_rows(6), features=features())
+    save_processed(DatasetDict({"train": train_split}), tmp_path, LABELS)  # no credits in its metadata
+    assert _training_data(tmp_path, train_split) == [
+        SourceCredit("fixture_0", NOT_RECORDED, NOT_RECORDED, 3),
+        SourceCredit("fixture_1", NOT_RECORDED, NOT_RECORDED, 3),
+    ]
 
 
 def test_the_model_card_puts_the_tfidf_baseline_beside_the_model(trained: Path, labels) -> None:
