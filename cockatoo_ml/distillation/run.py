@@ -124,7 +124,7 @@ def fit_features(kind: str, model_dir: Path, texts: Sequence[str], settings: Dis
 def build_student(settings: DistillSettings) -> Path:
     """Train, measure and keep the best student; writes ``<model>/student/`` (replaced whole) and returns it."""
     from cockatoo_ml.data.contract import load_processed
-    from cockatoo_ml.registry.api import serving_settings_from_env
+    from cockatoo_ml.registry.serving import serving_settings_from_env
     from cockatoo_ml.serving.app import load_classifier
 
     check_settings(settings)
