@@ -206,13 +206,18 @@ def _take_recipe(cls: type, args: list[str]) -> Path | None:
     return None
 
 
-def _read_recipe(cls: type, path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A TOML file's table; a missing or malformed file is a ConfigError naming ``what`` it should have been."""
     if not path.is_file():
-        raise ConfigError(f"recipe {path} not found; pass an existing TOML file (e.g. recipes/demo.toml)")
+        raise ConfigError(f"{what} {path} not found; {fix}")
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"recipe {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def _read_recipe(cls: type, path: Path) -> dict[str, Any]:
+    table = read_toml(path, "recipe", "pass an existing TOML file (e.g. recipes/demo.toml)")
     valid = sorted(f.name for f, spec in fields_of(cls) if spec.flag and not spec.secret and f.name != RECIPE_FIELD)
     unknown = sorted(set(table) - set(valid))
     if unknown:
