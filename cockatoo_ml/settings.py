@@ -386,6 +386,15 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _shown_default(spec: Spec) -> str:
+    if spec.secret:
+        return "(secret)"
+    if spec.default is dataclasses.MISSING and spec.default_factory is None:
+        return "(required)"
+    shown = format_value(spec.default_value())
+    return f"`{shown}`" if shown else ""
+
+
 def markdown(stages: Sequence[Stage]) -> str:
     out = [
         "# Configuration",
@@ -411,8 +420,7 @@ def markdown(stages: Sequence[Stage]) -> str:
         for field, spec, cls in _stage_fields(stage):
             env = f"`{spec.env}`" if spec.env else ""
             flag = f"`{flag_name(field.name)}`" if spec.flag and not spec.secret else ""
-            default = "(secret)" if spec.secret else f"`{format_value(spec.default_value())}`"
-            default = "" if default == "``" else default
+            default = _shown_default(spec)
             text = spec.help.replace("|", "\\|").replace("<", "\\<")  # not a table cell end, not an HTML tag
             out.append(f"| {env} | {flag} | {type_name(_hints(cls)[field.name])} | {default} | {text} |")
         out.append("")

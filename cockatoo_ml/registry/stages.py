@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cockatoo_ml.registry.data import DownloadSettings, PrepareSettings
+from cockatoo_ml.registry.distillation import DistillSettings
 from cockatoo_ml.registry.evaluation import EvaluateSettings
 from cockatoo_ml.registry.general import GeneralSettings
 from cockatoo_ml.registry.labels import LabelSettings
@@ -21,6 +22,7 @@ STAGES: tuple[Stage, ...] = (
         "are saved as `training_settings.json` in the model directory.",
     ),
     Stage("evaluation", "Evaluation: evaluate.py", (EvaluateSettings,)),
+    Stage("distillation", "The cascade's student: distill.py", (DistillSettings,)),
     Stage(
         "serving", "Serving: app.py (`hypercorn app:app`, `./start_api.sh`)", (ServingSettings,),
         note="Read once at start-up, from the environment and `.env` only. `start_api.sh [HOST] [PORT] [WORKERS]` "
