@@ -416,6 +416,8 @@ def markdown(stages: Sequence[Stage]) -> str:
         out += [f"## {stage.title}", ""]
         if stage.note:
             out += [stage.note, ""]
+        if not stage.classes:
+            continue
         out += ["| environment | flag | type | default | help |", "|---|---|---|---|---|"]
         for field, spec, cls in _stage_fields(stage):
             env = f"`{spec.env}`" if spec.env else ""

@@ -28,4 +28,9 @@ STAGES: tuple[Stage, ...] = (
         note="Read once at start-up, from the environment and `.env` only. `start_api.sh [HOST] [PORT] [WORKERS]` "
         "(defaults `0.0.0.0 8000 1`) sets `COCKATOO_WORKERS` and prints the model directory the app will load.",
     ),
+    Stage(
+        "shell", "Shell scripts", (),
+        note="`quickstart.sh` and `test.sh` create `.venv` with the interpreter `$PYTHON`; `quickstart.sh` serves on "
+        "`$HOST:$PORT` (`./quickstart.sh --help` shows the defaults). These come from the shell only, not from `.env`.",
+    ),
 )
