@@ -9,16 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The demo recipe: MiniLM is small, and demo texts are short (a 64-token window holds all but a handful),
-# so a higher learning rate and several epochs fit the ~375 training texts in a couple of minutes on 2 cores.
 DEMO_SOURCES=sources/demo.toml
 DEMO_CORPUS=demo/corpus.jsonl
-DEMO_BASE_MODEL=minilm
-DEMO_EPOCHS=8
-DEMO_LR=1e-4
-DEMO_BATCH_SIZE=16
-DEMO_MAX_LENGTH=64
-DEMO_SEED=42
+DEMO_RECIPE=recipes/demo.toml  # MiniLM, 8 epochs, learning rate 1e-4, 64 tokens
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
@@ -97,18 +90,18 @@ prepare_demo_data() {
 }
 
 train_demo_model() {
-  echo "[3/4] Demo model ($MODEL_DIR, fine-tuned from $DEMO_BASE_MODEL)"
+  echo "[3/4] Demo model ($MODEL_DIR, recipe $DEMO_RECIPE)"
   # train_text.py renames a finished model into place, so config.json there means a complete model.
-  if [ "$RETRAIN" = 0 ] && [ "$MODEL_DIR/config.json" -nt "$DATA_DIR/cockatoo_meta.json" ]; then
+  if [ "$RETRAIN" = 0 ] && [ "$MODEL_DIR/config.json" -nt "$DATA_DIR/cockatoo_meta.json" ] \
+    && [ "$MODEL_DIR/config.json" -nt "$DEMO_RECIPE" ]; then
     echo "  reusing the trained demo model (--retrain to train it again)"
     return
   fi
   local started=$SECONDS
   # The demo has no use for resuming: an interrupted run's checkpoints would only make train_text.py refuse.
   rm -rf "$MODEL_DIR.checkpoints"
-  .venv/bin/python train_text.py --data "$DATA_DIR" --output-dir "$MODEL_DIR" \
-    --checkpoint-dir "$MODEL_DIR.checkpoints" --base-model "$DEMO_BASE_MODEL" --epochs "$DEMO_EPOCHS" \
-    --lr "$DEMO_LR" --batch-size "$DEMO_BATCH_SIZE" --max-length "$DEMO_MAX_LENGTH" --seed "$DEMO_SEED"
+  .venv/bin/python train_text.py "$DEMO_RECIPE" --data "$DATA_DIR" --output-dir "$MODEL_DIR" \
+    --checkpoint-dir "$MODEL_DIR.checkpoints"
   rm -rf "$MODEL_DIR.checkpoints"  # the finished model is complete on its own
   echo "  trained the demo model in $((SECONDS - started)) s"
 }

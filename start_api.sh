@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Start the inference API with Hypercorn: ./start_api.sh [HOST] [PORT] [WORKERS]   (defaults 0.0.0.0 8000 1)
 # Each worker is a process with its own copy of the model. Settings come from COCKATOO_* variables or .env
-# (README, "Configuration"); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests.
+# (docs/configuration.md); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 HOST=${1:-0.0.0.0}
 PORT=${2:-8000}
 WORKERS=${3:-1}
-GRACEFUL_TIMEOUT=${COCKATOO_GRACEFUL_TIMEOUT:-30}
 # Each worker gives its forward passes an equal share of the cores, not all of them (oversubscribed threads
 # would slow every worker down).
 export COCKATOO_WORKERS="$WORKERS"
@@ -18,15 +17,22 @@ export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 
 if [ -x .venv/bin/hypercorn ]; then
   HYPERCORN=.venv/bin/hypercorn
+  PYTHON=.venv/bin/python
 elif command -v hypercorn >/dev/null 2>&1; then
   HYPERCORN=hypercorn
+  PYTHON=python3
 else
   echo "error: hypercorn not found; run ./test.sh once (creates .venv) or pip install -r requirements.txt" >&2
   exit 2
 fi
 
+# What the app will use, .env included, from the settings layer (a malformed setting stops here, in one line).
+SETTINGS=$("$PYTHON" -m cockatoo_ml.settings --get serving model_dir graceful_timeout_s)
+MODEL_DIR=${SETTINGS%$'\n'*}
+GRACEFUL_TIMEOUT=${SETTINGS##*$'\n'}
+
 echo "Starting Cockatoo ML inference API (Quart/Hypercorn) on http://$HOST:$PORT with $WORKERS worker(s)"
-echo "  model: ${COCKATOO_MODEL_DIR:-constellation_one_text}"
+echo "  model: $MODEL_DIR"
 echo "  GET  /health   POST /predict   POST /batch   GET /metrics   GET /docs"
 
 ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT")

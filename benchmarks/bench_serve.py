@@ -291,7 +291,7 @@ def run_rounds(
 
 def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
     """The model as our server loads it (same precision, windows and thread plan), for the no-server line."""
-    from cockatoo_ml.registry.api import ServingSettings
+    from cockatoo_ml.registry.serving import ServingSettings
     from cockatoo_ml.serving.app import load_classifier
 
     return load_classifier(ServingSettings(model_dir=Path(model_dir), dtype=dtype))

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
 from cockatoo_ml.errors import CockatooError
 from cockatoo_ml.logging import configure_logging
+from cockatoo_ml.settings import load_env_file
 
 log = logging.getLogger("cockatoo_ml")
 
@@ -21,9 +20,9 @@ log = logging.getLogger("cockatoo_ml")
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run an entry point: load ``.env`` (never overriding the real environment), configure logging, and
     print a ``CockatooError`` as one line with its exit code instead of a traceback."""
-    load_dotenv(override=False)
-    configure_logging()
     try:
+        load_env_file()
+        configure_logging()
         return int(main(argv) or 0)
     except CockatooError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def configure_logging(level: str | int | None = None) -> None:
-    """Configure the root logger once; ``COCKATOO_LOG_LEVEL`` overrides the default INFO."""
-    level = level or os.environ.get("COCKATOO_LOG_LEVEL", "INFO")
+    """Configure the root logger once; ``COCKATOO_LOG_LEVEL`` (``GeneralSettings``) unless ``level`` is given."""
+    if level is None:
+        from cockatoo_ml.registry.general import GeneralSettings
+        from cockatoo_ml.settings import from_env
+
+        level = from_env(GeneralSettings).log_level
     if isinstance(level, str):
         level = level.upper()
     logging.basicConfig(level=level, format=_FORMAT, datefmt="%H:%M:%S", force=True)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import snapshot_download
@@ -25,30 +24,18 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import filter_repo_objects
 from tqdm.auto import tqdm
-from transformers import HfArgumentParser
 
-from cockatoo_ml.data.sources import SourceSelection, SourceSpec, load_source_set, select_sources
+from cockatoo_ml.data.sources import SourceSpec, load_source_set, select_sources
 from cockatoo_ml.registry import data as defaults
+from cockatoo_ml.registry.data import DownloadSettings
 from cockatoo_ml.registry.paths import RAW_DIR
+from cockatoo_ml.settings import parse_args
 
 log = logging.getLogger(__name__)
 
 # What an unreachable, offline or refusing Hub (or a malformed repo id) raises; anything else is a bug and
 # keeps its traceback.
 HUB_ERRORS = (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled, HTTPError, OSError)
-
-
-@dataclass
-class DownloadSettings(SourceSelection):
-    raw_dir: str = field(
-        default_factory=lambda: os.environ.get(defaults.ENV_RAW_DIR, str(RAW_DIR)),
-        metadata={"help": f"Where to put one folder per source. Env: {defaults.ENV_RAW_DIR}."},
-    )
-    from_dir: str = field(
-        default="",
-        metadata={"help": "Copy the sources from DIR/<source>/ instead of the Hub (air-gapped machines)."},
-    )
-    force: bool = field(default=False, metadata={"help": "Fetch again even when a source is marked complete."})
 
 
 @dataclass
@@ -187,11 +174,11 @@ def format_summary(results: Sequence[DownloadResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    (settings,) = HfArgumentParser(DownloadSettings).parse_args_into_dataclasses(args=argv)
+    settings = parse_args(DownloadSettings, argv, description="Download the dataset sources.")
     specs = select_sources(load_source_set(settings.sources).sources, settings.only)
     from_dir = Path(settings.from_dir) if settings.from_dir else None
-    token = os.environ.get("HF_TOKEN") or None  # from the environment or .env (loaded by run_main)
-    results = download_sources(specs, Path(settings.raw_dir), from_dir, token, settings.force)
+    results = download_sources(specs, Path(settings.raw_dir or RAW_DIR), from_dir, settings.hf_token or None,
+                               settings.force)
     print(format_summary(results))
     failed = [r.name for r in results if r.failed]
     if failed:

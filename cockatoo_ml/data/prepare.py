@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, DatasetInfo
 from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
-from transformers import HfArgumentParser
 
 from cockatoo_ml.cli import report_settings
 from cockatoo_ml.data.contract import (
@@ -36,12 +35,13 @@ from cockatoo_ml.data.contract import (
 )
 from cockatoo_ml.data.mapping import map_labels, require_columns
 from cockatoo_ml.data.readers import find_source_files, read_source_file
-from cockatoo_ml.data.sources import SourceSelection, SourceSpec, check_unique_names, load_source_set, select_sources
+from cockatoo_ml.data.sources import SourceSpec, check_unique_names, load_source_set, select_sources
 from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.registry import data as defaults
+from cockatoo_ml.registry.data import PrepareSettings
 from cockatoo_ml.registry.labels import active_labels
-from cockatoo_ml.registry.paths import PROCESSED_DIR, RAW_DIR
-from cockatoo_ml.registry.env import env_int
+from cockatoo_ml.registry.paths import RAW_DIR
+from cockatoo_ml.settings import parse_args
 
 log = logging.getLogger(__name__)
 
@@ -49,44 +49,6 @@ log = logging.getLogger(__name__)
 _WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"
 # Any whitespace other than a single space (Zs without U+0020, spelled out), or two spaces in a row.
 _NEEDS_COLLAPSE = r"[\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}\p{Zl}\p{Zp}]|  "
-
-
-UNICODE_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
-
-
-@dataclass
-class PrepareSettings(SourceSelection):
-    raw_dir: str = field(
-        default_factory=lambda: os.environ.get(defaults.ENV_RAW_DIR, ""),
-        metadata={"help": "Folder holding one sub-folder per source (default: the TOML's raw_dir, else "
-                  f"{RAW_DIR}). Env: {defaults.ENV_RAW_DIR}."},
-    )
-    output: str = field(
-        default_factory=lambda: os.environ.get(defaults.ENV_PROCESSED_DIR, str(PROCESSED_DIR)),
-        metadata={"help": f"Where to save the prepared DatasetDict. Env: {defaults.ENV_PROCESSED_DIR}."},
-    )
-    seed: int = field(
-        default_factory=lambda: env_int(defaults.ENV_SEED, defaults.SPLIT_SEED),
-        metadata={"help": f"Seed of the train/validation/test split. Env: {defaults.ENV_SEED}."},
-    )
-    train_ratio: float = field(default=defaults.SPLIT_RATIOS["train"], metadata={"help": "Share of texts in train."})
-    validation_ratio: float = field(default=defaults.SPLIT_RATIOS["validation"], metadata={"help": "Share in validation."})
-    test_ratio: float = field(default=defaults.SPLIT_RATIOS["test"], metadata={"help": "Share in test."})
-    unicode_form: str = field(default=defaults.UNICODE_FORM, metadata={"help": "Unicode normal form (NFC, NFKC, ...)."})
-    keep_unlabelled: bool = field(
-        default=not defaults.DROP_UNLABELLED,
-        metadata={"help": "Keep rows whose every label is unknown (they carry no training signal)."},
-    )
-
-    def __post_init__(self) -> None:
-        if self.unicode_form not in UNICODE_FORMS:
-            raise ConfigError(f"--unicode-form {self.unicode_form!r} is not one of {UNICODE_FORMS}")
-
-    def ratios(self) -> np.ndarray:
-        ratios = np.array([self.train_ratio, self.validation_ratio, self.test_ratio], dtype=np.float64)
-        if (ratios <= 0).any():
-            raise ConfigError(f"split ratios must all be > 0, got train/validation/test = {ratios.tolist()}")
-        return ratios / ratios.sum()
 
 
 @dataclass
@@ -335,7 +297,7 @@ def write_output(output: Path, dataset: DatasetDict, labels: Sequence[str], meta
 def prepare(settings: PrepareSettings) -> dict:
     """Run the whole stage; returns the stats that were saved as ``STATS_FILE``."""
     labels = list(active_labels())
-    ratios = settings.ratios()
+    ratios = np.array(settings.ratios())
     specs, raw_dir, origin = resolve_sources(settings)
     output = Path(settings.output)
     check_output(output)
@@ -399,6 +361,6 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    (settings,) = HfArgumentParser(PrepareSettings).parse_args_into_dataclasses(args=argv)
+    settings = parse_args(PrepareSettings, argv, description="Prepare the moderation datasets.")
     prepare(settings)
     return 0

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 from cockatoo_ml.errors import ConfigError
-from cockatoo_ml.registry.data import ENV_SOURCES
 from cockatoo_ml.registry.paths import HUB_SOURCES
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "jsonl.gz", "parquet", "paired_txt")
@@ -163,18 +161,6 @@ class SourceSet:
     sources: tuple[SourceSpec, ...]
     origin: str  # the file they came from
     raw_dir: Path | None = None  # from the TOML's top-level `raw_dir`, resolved against the TOML's folder
-
-
-@dataclass
-class SourceSelection:
-    """The command-line arguments both data scripts share: which sources, and which of them."""
-
-    sources: str = field(
-        default_factory=lambda: os.environ.get(ENV_SOURCES, ""),
-        metadata={"help": "Sources TOML file (default: the Hub sources, sources/hub.toml). "
-                  f"Env: {ENV_SOURCES}."},
-    )
-    only: list[str] = field(default_factory=list, metadata={"help": "Only these sources (names)."})
 
 
 def _build(cls: type, table: Mapping[str, Any], where: str) -> Any:

@@ -18,7 +18,7 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,39 +29,10 @@ from cockatoo_ml.distillation.bands import Band, cascade_agreement, sure, sure_b
 from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.registry import distillation as defaults
+from cockatoo_ml.registry.distillation import DistillSettings
 from cockatoo_ml.serving.model import TextClassifier
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DistillSettings:
-    """Flags of ``distill.py``; defaults from ``cockatoo_ml/registry/distillation.py``."""
-
-    model: Path = field(metadata={"help": "Trained model directory (train_text.py output); writes <model>/student/."})
-    data: Path | None = field(
-        default=None,
-        metadata={"help": f"Prepared dataset whose train split teaches the student and whose validation split sets "
-                  f"the bands. Default: the dataset the model was trained on ({SETTINGS_FILE} 'data')."},
-    )
-    texts: Path | None = field(
-        default=None, metadata={"help": "Unlabelled texts, one per line, also scored by the teacher to teach the student."}
-    )
-    candidates: list[str] = field(
-        default_factory=lambda: list(defaults.CANDIDATES),
-        metadata={"help": "Students to train and measure: static (model2vec embeddings of the model itself), "
-                  "tfidf. The one answering most validation texts is kept."},
-    )
-    target_agreement: float = field(
-        default=defaults.TARGET_AGREEMENT,
-        metadata={"help": "A sure band holds the student's scores where its decision agreed with the teacher's "
-                  "this often on validation."},
-    )
-    static_token_pattern: str | None = field(
-        default=None,
-        metadata={"help": "Tokens matching this regular expression are left out of the static student's "
-                  "vocabulary (model2vec's token_remove_pattern; default: its [unusedN] pattern)."},
-    )
 
 
 def check_settings(settings: DistillSettings) -> None:
@@ -124,7 +95,7 @@ def fit_features(kind: str, model_dir: Path, texts: Sequence[str], settings: Dis
 def build_student(settings: DistillSettings) -> Path:
     """Train, measure and keep the best student; writes ``<model>/student/`` (replaced whole) and returns it."""
     from cockatoo_ml.data.contract import load_processed
-    from cockatoo_ml.registry.api import serving_settings_from_env
+    from cockatoo_ml.registry.serving import serving_settings_from_env
     from cockatoo_ml.serving.app import load_classifier
 
     check_settings(settings)
@@ -214,9 +185,7 @@ def _read_texts(path: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from transformers import HfArgumentParser
+    from cockatoo_ml.settings import parse_args
 
-    parser = HfArgumentParser(DistillSettings, description="Train the cascade's cheap student tier for a model.")
-    (settings,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
-    build_student(settings)
+    build_student(parse_args(DistillSettings, argv, description="Train the cascade's cheap student tier for a model."))
     return 0

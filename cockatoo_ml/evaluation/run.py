@@ -10,12 +10,9 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from transformers import HfArgumentParser
 
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.errors import ConfigError, DataError
@@ -26,85 +23,11 @@ from cockatoo_ml.evaluation.report import MODEL, EvaluationReport
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.registry import paths
-from cockatoo_ml.registry.env import env_str
+from cockatoo_ml.registry.evaluation import EvaluateSettings
+from cockatoo_ml.settings import parse_args
 from cockatoo_ml.training.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EvaluateSettings:
-    """Flags of ``evaluate.py`` (``--foo-bar`` sets ``foo_bar``)."""
-
-    model_dir: Path = field(
-        default_factory=lambda: Path(env_str("COCKATOO_MODEL_DIR", str(paths.MODEL_DIR))),
-        metadata={"help": "Model directory to score in this process, as the server would (same windows, precision "
-                  "and thresholds). Env: COCKATOO_MODEL_DIR."},
-    )
-    url: str | None = field(
-        default=None,
-        metadata={"help": "Score a running server instead (e.g. http://127.0.0.1:8000), through /health and /batch."},
-    )
-    header: list[str] = field(
-        default_factory=list,
-        metadata={"action": "extend", "help": "HTTP header for --url, 'Name: value'; repeatable. E.g. 'Authorization: Bearer KEY'."},
-    )
-    batch_texts: int = field(
-        default=defaults.REMOTE_BATCH_TEXTS,
-        metadata={"help": "Texts per /batch request with --url (halved by itself when the server answers 413)."},
-    )
-    data: Path | None = field(
-        default=None,
-        metadata={"help": f"Prepared dataset (prepare_data.py output) to evaluate --split of; its train split trains "
-                  f"the baselines. Default: {paths.PROCESSED_DIR} unless --sources is given."},
-    )
-    split: Literal["test", "validation"] = field(default="test", metadata={"help": "Split of --data to evaluate."})
-    sources: str | None = field(
-        default=None,
-        metadata={"help": "Evaluate these declared sources instead (a sources TOML, as for prepare_data.py), whole: "
-                  "read, mapped, cleaned and de-duplicated as prepare_data.py does, with no split."},
-    )
-    raw_dir: str | None = field(
-        default=None, metadata={"help": "Folder with one sub-folder per source (default: the TOML's raw_dir)."}
-    )
-    only: list[str] = field(default_factory=list, metadata={"action": "extend", "help": "With --sources: only these sources (names)."})
-    baseline: list[str] = field(
-        default_factory=list,
-        metadata={"action": "extend", "help": "Train a baseline on the train split of --data and put it beside the model; repeatable. "
-                  "tfidf: TF-IDF word 1-2 + char_wb 2-5-grams + logistic regression per label; frozen: the model's "
-                  "own base encoder, frozen, mean-pooled, + logistic regression per label."},
-    )
-    base_model: str | None = field(
-        default=None,
-        metadata={"help": "Encoder of --baseline frozen (preset or path). Default: the base model named in the "
-                  "model directory's training_settings.json."},
-    )
-    output_dir: Path | None = field(
-        default=None,
-        metadata={"help": f"Where the report goes (evaluation.json, evaluation.md, PNG plots). Default: "
-                  f"{defaults.OUTPUT_ROOT}/<model>-<split or sources>."},
-    )
-    tune_thresholds: Path | None = field(
-        default=None,
-        metadata={"help": "Write a thresholds.json tuned for F1 on the evaluated rows to this file (serve it by "
-                  "copying it into a model directory). Never replaces an existing file, nor writes into the model "
-                  "directory, without --overwrite."},
-    )
-    overwrite: bool = field(
-        default=False,
-        metadata={"help": "Let --tune-thresholds replace an existing file, e.g. MODEL_DIR/thresholds.json."},
-    )
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.baseline) - set(defaults.BASELINES))
-        if unknown:
-            raise ConfigError(f"--baseline {unknown[0]!r} is not one of {', '.join(defaults.BASELINES)}")
-        if self.batch_texts < 1:
-            raise ConfigError(f"--batch-texts must be at least 1 (got {self.batch_texts})")
-        if self.baseline and self.sources and self.data is None:
-            raise ConfigError("--baseline trains on the train split of --data: pass --data with --sources")
-        if self.raw_dir and not self.sources:
-            raise ConfigError("--raw-dir goes with --sources")
 
 
 def evaluate_scores(
@@ -234,7 +157,6 @@ def run(settings: EvaluateSettings) -> EvaluationReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = HfArgumentParser(EvaluateSettings, description="Evaluate a moderation model against baselines.")
-    (settings,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    settings = parse_args(EvaluateSettings, argv, description="Evaluate a moderation model against baselines.")
     run(settings)
     return 0

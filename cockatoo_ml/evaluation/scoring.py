@@ -65,7 +65,7 @@ class LocalScorer:
         self.model_dir = Path(model_dir)
         if classifier is None:
             check_model_dir(self.model_dir)
-            from cockatoo_ml.registry.api import serving_settings_from_env
+            from cockatoo_ml.registry.serving import serving_settings_from_env
             from cockatoo_ml.serving.app import load_classifier
 
             # The server's settings (COCKATOO_* environment included): same windows, precision and threads.

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
+
+from cockatoo_ml.settings import from_env, setting
 
 DEFAULT_LABELS: tuple[str, ...] = ("scam", "violence", "nsfw", "harassment")
 
 
+def _label_list(raw: str) -> tuple[str, ...]:
+    labels = tuple(part.strip() for part in raw.split(",") if part.strip())
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"repeated label(s) {repeated}")
+    return labels
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    labels: tuple[str, ...] = setting(
+        DEFAULT_LABELS, env="COCKATOO_LABELS", flag=False, convert=_label_list,
+        help="The label set, comma-separated, in the model's output order (prepare_data.py).",
+    )
+
+
 def active_labels() -> tuple[str, ...]:
     """The labels for this run: ``COCKATOO_LABELS`` (comma-separated) or the registry default."""
-    raw = os.environ.get("COCKATOO_LABELS", "").strip()
-    if not raw:
-        return DEFAULT_LABELS
-    labels = tuple(part.strip() for part in raw.split(",") if part.strip())
-    if len(set(labels)) != len(labels):
-        from cockatoo_ml.errors import ConfigError
-
-        raise ConfigError(f"COCKATOO_LABELS has a repeated label: {raw!r}")
-    return labels
+    return from_env(LabelSettings).labels

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
 
-from dotenv import load_dotenv
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import ValidationError
 from quart import Quart, Request, Response, current_app, g, request
@@ -42,7 +41,7 @@ from werkzeug.exceptions import (
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
 from cockatoo_ml.logging import configure_logging
-from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
+from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
 from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
@@ -66,6 +65,7 @@ from cockatoo_ml.serving.schemas import (
     Prediction,
     PredictRequest,
 )
+from cockatoo_ml.settings import load_env_file
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("cockatoo_ml.access")
@@ -348,9 +348,9 @@ def _cascade_health(cascade: Cascade | None) -> CascadeHealth:
 def create_app_from_env() -> Quart:
     """For ``hypercorn app:app``: ``.env`` and ``COCKATOO_*`` settings; a user's mistake (say, no model
     directory) stops start-up with one line instead of a traceback."""
-    load_dotenv(override=False)
-    configure_logging()
     try:
+        load_env_file()
+        configure_logging()
         return create_app()
     except CockatooError as exc:
         raise SystemExit(f"error: {exc}") from None

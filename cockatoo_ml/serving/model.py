@@ -25,6 +25,7 @@ import torch
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
 from cockatoo_ml.modeling import load_classifier
+from cockatoo_ml.registry.serving import MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,9 @@ class TextClassifier:
         cls,
         model_dir: Path,
         *,
-        max_window_tokens: int = 512,
-        window_overlap: float = 0.25,
-        max_batch_tokens: int = 512,
+        max_window_tokens: int = MAX_WINDOW_TOKENS,
+        window_overlap: float = WINDOW_OVERLAP,
+        max_batch_tokens: int = MICRO_BATCH_TOKENS,
         torch_threads: int = 0,
         parallel_passes: int = 1,
         dtype: str = "auto",
@@ -358,7 +359,7 @@ def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) ->
         limit -= (model.config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding index
     tokenizer_limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
     candidates = [n for n in (limit, tokenizer_limit, trained) if 0 < n < 1_000_000]  # "no limit" is ~1e30
-    return min(candidates) if candidates else 512
+    return min(candidates) if candidates else MAX_WINDOW_TOKENS
 
 
 def _trained_max_length(model_dir: Path) -> int:

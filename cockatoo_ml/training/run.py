@@ -19,16 +19,15 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import (
     AutoTokenizer,
-    HfArgumentParser,
     PreTrainedTokenizerBase,
     Trainer,
     TrainerCallback,
@@ -37,7 +36,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
-from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
+from cockatoo_ml.artifacts import DEFAULT_THRESHOLD, EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
 from cockatoo_ml.distillation.run import DistillSettings, build_student
@@ -45,8 +44,9 @@ from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry import training as defaults
-from cockatoo_ml.registry.env import env_float, env_int, env_str
-from cockatoo_ml.registry.models import DEFAULT_BASE_MODEL, resolve_base_model
+from cockatoo_ml.registry.models import resolve_base_model
+from cockatoo_ml.registry.training import RESUME_LATEST, TrainSettings
+from cockatoo_ml.settings import parse_args, world_size
 from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
 from cockatoo_ml.training.probe import init_head_from_probe
@@ -65,133 +65,13 @@ from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, tok
 
 log = logging.getLogger(__name__)
 
-RESUME_LATEST = "latest"
 NOT_RECORDED = "not recorded (prepared before prepare_data.py recorded licences; prepare it again)"
 EVALUATION_DIR = "evaluation"  # in the model directory: the evaluation stage's report against the baselines
 
 
-@dataclass
-class TrainSettings:
-    """Flags of ``train_text.py`` (``--foo-bar`` sets ``foo_bar``); defaults from ``cockatoo_ml.registry``."""
-
-    data: Path | None = field(
-        default=None,
-        metadata={"help": f"Prepared dataset folder (prepare_data.py output). Default: {paths.PROCESSED_DIR}; "
-                  "with --eval-only, the dataset the model was trained on."},
-    )
-    base_model: str = field(
-        default_factory=lambda: env_str("COCKATOO_BASE_MODEL", DEFAULT_BASE_MODEL),
-        metadata={"help": "Hub id, local folder or preset (minilm, deberta-v3-base, roberta-base, ...) to fine-tune. "
-                  "Env: COCKATOO_BASE_MODEL."},
-    )
-    output_dir: Path = field(
-        default_factory=lambda: Path(env_str("COCKATOO_MODEL_DIR", str(paths.MODEL_DIR))),
-        metadata={"help": "Model directory to write (replaced atomically at the end). Env: COCKATOO_MODEL_DIR."},
-    )
-    checkpoint_dir: Path | None = field(
-        default=None,
-        metadata={"help": f"Checkpoints and TensorBoard logs. Default: <output-dir>{defaults.CHECKPOINTS_SUFFIX}"},
-    )
-    epochs: float = field(
-        default_factory=lambda: env_float("COCKATOO_EPOCHS", defaults.EPOCHS),
-        metadata={"help": "Passes over the training split (ignored when --max-steps > 0). Env: COCKATOO_EPOCHS."},
-    )
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (> 0 overrides --epochs)."})
-    batch_size: int = field(
-        default_factory=lambda: env_int("COCKATOO_BATCH_SIZE", defaults.BATCH_SIZE),
-        metadata={"help": "Training batch per device. Env: COCKATOO_BATCH_SIZE."},
-    )
-    eval_batch_size: int | None = field(default=None, metadata={"help": "Evaluation batch per device (default 2x --batch-size)."})
-    grad_accum: int = field(default=defaults.GRAD_ACCUM, metadata={"help": "Gradient accumulation steps."})
-    lr: float = field(
-        default_factory=lambda: env_float("COCKATOO_LR", defaults.LEARNING_RATE),
-        metadata={"help": "Peak learning rate (linear warm-up, linear decay). Env: COCKATOO_LR."},
-    )
-    weight_decay: float = field(default=defaults.WEIGHT_DECAY, metadata={"help": "AdamW weight decay."})
-    warmup_ratio: float = field(default=defaults.WARMUP_RATIO, metadata={"help": "Share of steps spent warming up."})
-    max_length: int | None = field(
-        default=None,
-        metadata={"help": f"Tokens per text (longer texts are truncated). Default: {defaults.MAX_LENGTH}, capped at the "
-                  "model's window; with --eval-only, the value the model was trained with."},
-    )
-    seed: int = field(default=defaults.SEED, metadata={"help": "Random seed (weights of the new head, shuffling)."})
-    resume: str | None = field(
-        default=None,
-        metadata={"help": "Continue an interrupted run: bare --resume takes the newest checkpoint in --checkpoint-dir, "
-                  "or give a checkpoint folder.", "nargs": "?", "const": RESUME_LATEST},
-    )
-    eval_only: bool = field(default=False, metadata={"help": "Score the finished model in --output-dir on --eval-split "
-                                                             "and compare with its eval_results.json; trains nothing."})
-    eval_split: Literal["test", "validation"] = field(default="test", metadata={"help": "Split scored by --eval-only."})
-    eval_steps: int = field(
-        default=0,
-        metadata={"help": f"Evaluate and checkpoint every N steps (0: {defaults.EVALS_PER_RUN} times per run)."},
-    )
-    logging_steps: int = field(default=defaults.LOGGING_STEPS, metadata={"help": "Log loss/learning rate every N steps."})
-    save_total_limit: int = field(default=defaults.SAVE_TOTAL_LIMIT, metadata={"help": "Checkpoints kept (plus the best)."})
-    baselines: list[str] = field(
-        default_factory=lambda: list(defaults.CARD_BASELINES),
-        metadata={"help": "Baselines trained on the same train rows and put beside the model on the test split in the "
-                  "model card and evaluation/ (tfidf, frozen; as evaluate.py --baseline); 'none' for no comparison."},
-    )
-    pooling: Literal["mean", "cls"] = field(
-        default=defaults.POOLING,
-        metadata={"help": "mean: a linear layer on the mean of the token states (how sentence encoders such as MiniLM "
-                  "were trained); cls: the architecture's own AutoModelForSequenceClassification head."},
-    )
-    linear_probe: bool = field(
-        default=defaults.LINEAR_PROBE,
-        metadata={"help": "Before fine-tuning, fit the head as one logistic regression per label on the frozen "
-                  "encoder's features (LP-FT); --no-linear-probe starts from a random head. Mean pooling only."},
-    )
-    head_lr: float | None = field(
-        default=defaults.HEAD_LR, metadata={"help": "Learning rate of the classification head (default: --lr)."}
-    )
-    loss_reduction: Literal["label", "cell"] = field(
-        default=defaults.LOSS_REDUCTION,
-        metadata={"help": "label: every label weighs the same in the loss, however few rows know it; cell: every "
-                  "known (row, label) cell weighs the same, so the most annotated label dominates."},
-    )
-    loss: Literal["bce", "asl"] = field(
-        default=defaults.LOSS, metadata={"help": "bce: masked BCE with per-label pos_weight; asl: asymmetric loss."}
-    )
-    asl_gamma_neg: float = field(default=defaults.ASL_GAMMA_NEG, metadata={"help": "ASL focusing on negatives."})
-    asl_gamma_pos: float = field(default=defaults.ASL_GAMMA_POS, metadata={"help": "ASL focusing on positives."})
-    asl_clip: float = field(default=defaults.ASL_CLIP, metadata={"help": "ASL probability margin for negatives."})
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = field(
-        default="auto", metadata={"help": "auto: bf16 (or fp16 on older GPUs) + TF32 on CUDA, fp32 on CPU."}
-    )
-    num_workers: int | None = field(default=None, metadata={"help": "DataLoader workers (default: 2 on CUDA, 0 on CPU)."})
-    telemetry: bool = field(
-        default=False,
-        metadata={"help": f"Send live metrics to {defaults.TRAINING_WEBHOOK_ENV} / {defaults.VALIDATION_WEBHOOK_ENV} "
-                  f"(also on when {defaults.TELEMETRY_ENV}=1)."},
-    )
-    student: bool = field(
-        default=False,
-        metadata={"help": "After training, build the cascade's cheap student tier (<output-dir>/student/, as distill.py)."},
-    )
-    experiment_id: str = field(
-        default_factory=lambda: env_str("COCKATOO_EXPERIMENT_ID", defaults.EXPERIMENT_ID),
-        metadata={"help": "experiment_id in telemetry payloads. Env: COCKATOO_EXPERIMENT_ID."},
-    )
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.checkpoint_dir or self.output_dir.with_name(self.output_dir.name + defaults.CHECKPOINTS_SUFFIX)
-
-
 def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
-    parser = HfArgumentParser(TrainSettings, description="Fine-tune a multi-label moderation classifier.")
-    (settings,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
-    for name in ("batch_size", "grad_accum", "logging_steps", "save_total_limit"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(settings, name)})")
-    if not 0 <= settings.warmup_ratio < 1:
-        raise ConfigError(f"--warmup-ratio is a share of the run, from 0 up to (not including) 1 (got {settings.warmup_ratio})")
-    if settings.max_length is not None and settings.max_length < 8:
-        raise ConfigError(f"--max-length must be at least 8 (got {settings.max_length})")
-    return settings
+    """Defaults, environment, recipe file (``train_text.py recipes/demo.toml``), then flags."""
+    return parse_args(TrainSettings, argv, description="Fine-tune a multi-label moderation classifier.")
 
 
 class MultiLabelTrainer(Trainer):
@@ -238,10 +118,6 @@ def _is_head(parameter_name: str) -> bool:
 # --- resolving settings ---------------------------------------------------------------------------------------
 
 
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def _max_length(requested: int | None, tokenizer: PreTrainedTokenizerBase) -> int:
     """The requested window, capped at what the tokenizer/model supports (tiny models have short windows)."""
     wanted = requested or defaults.MAX_LENGTH
@@ -255,7 +131,7 @@ def _max_length(requested: int | None, tokenizer: PreTrainedTokenizerBase) -> in
 def _eval_steps(settings: TrainSettings, train_rows: int) -> int:
     if settings.eval_steps > 0:
         return settings.eval_steps
-    per_step = settings.batch_size * settings.grad_accum * _world_size()
+    per_step = settings.batch_size * settings.grad_accum * world_size()
     total = settings.max_steps if settings.max_steps > 0 else math.ceil(settings.epochs * math.ceil(train_rows / per_step))
     return max(1, math.ceil(total / defaults.EVALS_PER_RUN))
 
@@ -263,7 +139,7 @@ def _eval_steps(settings: TrainSettings, train_rows: int) -> int:
 def _training_arguments(settings: TrainSettings, eval_steps: int, *, for_training: bool) -> TrainingArguments:
     precision = precision_flags(settings.precision)
     on_cuda = torch.cuda.is_available()
-    cpu_processes = not on_cuda and _world_size() > 1
+    cpu_processes = not on_cuda and world_size() > 1
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     return TrainingArguments(
         output_dir=str(settings.checkpoints),
@@ -365,7 +241,7 @@ def _split_results(
 ) -> dict[str, Any]:
     return {
         "rows": int(len(probs)),
-        AT_DEFAULT: multilabel_metrics(probs, labels, mask, names, 0.5),
+        AT_DEFAULT: multilabel_metrics(probs, labels, mask, names, DEFAULT_THRESHOLD),
         AT_TUNED: multilabel_metrics(probs, labels, mask, names, thresholds),
     }
 
@@ -496,7 +372,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
         replace_dir_atomically(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
-        log.info("validation metrics (0.5 vs tuned thresholds):\n%s",
+        log.info("validation metrics (%s vs tuned thresholds):\n%s", DEFAULT_THRESHOLD,
                  metrics_table(label_names, results["validation"][AT_DEFAULT], results["validation"][AT_TUNED]))
         log.info("model directory ready: %s", settings.output_dir)
     trainer.accelerator.wait_for_everyone()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import queue
 import threading
 import time
@@ -27,7 +26,8 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.registry import training as defaults
-from cockatoo_ml.registry.env import env_flag
+from cockatoo_ml.registry.training import TelemetrySettings
+from cockatoo_ml.settings import env_name, from_env
 
 log = logging.getLogger(__name__)
 
@@ -190,20 +190,23 @@ class TelemetryCallback(TrainerCallback):
 
 
 def telemetry_from_env(enabled: bool, experiment_id: str = defaults.EXPERIMENT_ID) -> TelemetryCallback | None:
-    """The telemetry callback when switched on (``--telemetry`` or ``COCKATOO_TELEMETRY=1``), else None."""
-    if not (enabled or env_flag(defaults.TELEMETRY_ENV)):
+    """The telemetry callback when switched on (``--telemetry`` / ``COCKATOO_TELEMETRY``), sending to the
+    webhooks of ``TelemetrySettings`` (environment or .env); None when off."""
+    if not enabled:
         return None
-    training_url = os.environ.get(defaults.TRAINING_WEBHOOK_ENV, "").strip() or None
-    validation_url = os.environ.get(defaults.VALIDATION_WEBHOOK_ENV, "").strip() or None
+    settings = from_env(TelemetrySettings)
+    training_url = settings.training_webhook_url or None
+    validation_url = settings.validation_webhook_url or None
     if not (training_url or validation_url):
         raise ConfigError(
-            f"telemetry is on but neither {defaults.TRAINING_WEBHOOK_ENV} nor {defaults.VALIDATION_WEBHOOK_ENV} "
-            "is set; set one in the environment or .env, or drop --telemetry"
+            f"telemetry is on but neither {env_name(TelemetrySettings, 'training_webhook_url')} nor "
+            f"{env_name(TelemetrySettings, 'validation_webhook_url')} is set; set one in the environment or .env, "
+            "or drop --telemetry"
         )
     for url in (training_url, validation_url):
         if url and urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"telemetry URL {redact_url(url)!r} must start with http:// or https://")
-    api_key = os.environ.get(defaults.API_KEY_ENV, "").strip() or None
+    api_key = settings.api_key or None
     log.info(
         "telemetry on: training -> %s, validation -> %s, api key %s",
         redact_url(training_url) if training_url else "off",

@@ -204,13 +204,16 @@ def test_cli_nothing_loaded_exits_non_zero_with_one_line(tmp_path: Path) -> None
 
 
 def test_bad_unicode_form_and_seed_variable_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="not one of"):
-        PrepareSettings(unicode_form="NFX")
+    from cockatoo_ml.settings import parse_args
+
+    monkeypatch.delenv("COCKATOO_SEED", raising=False)
+    with pytest.raises(ConfigError, match="--unicode-form: invalid choice: 'NFX'"):
+        parse_args(PrepareSettings, ["--unicode-form", "NFX"])
     monkeypatch.setenv("COCKATOO_SEED", "abc")
     with pytest.raises(ConfigError, match="COCKATOO_SEED='abc' is not a whole number"):
-        PrepareSettings()
+        parse_args(PrepareSettings, [])
     monkeypatch.setenv("COCKATOO_SEED", "99")
-    assert PrepareSettings().seed == 99
+    assert parse_args(PrepareSettings, []).seed == 99
 
 
 def test_keep_unlabelled_keeps_rows_without_any_known_label(tmp_path: Path) -> None:

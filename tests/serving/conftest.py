@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
+from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
 from cockatoo_ml.serving.model import TextClassifier, TextScore
 

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from cockatoo_ml.registry.api import serving_settings_from_env
+from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
 from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
 

@@ -18,7 +18,7 @@ from quart.typing import TestClientProtocol as QuartClient
 from cockatoo_ml.distillation.bands import Band
 from cockatoo_ml.distillation.run import write_student_dir
 from cockatoo_ml.distillation.students import Student, TfidfFeatures
-from cockatoo_ml.registry.api import serving_settings_from_env
+from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app, create_app_from_env
 from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
 

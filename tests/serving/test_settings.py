@@ -1,4 +1,4 @@
-"""Server settings from the environment (cockatoo_ml/registry/api.py) and the root app.py's start-up."""
+"""Server settings from the environment (cockatoo_ml/registry/serving.py) and the root app.py's start-up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cockatoo_ml.errors import ConfigError
-from cockatoo_ml.registry.api import ServingSettings, serving_settings_from_env
+from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.app import create_app_from_env
 
 
@@ -48,12 +48,13 @@ def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
         ("COCKATOO_MICRO_BATCH_SIZE", "0", "COCKATOO_MICRO_BATCH_SIZE must be at least 1"),
         ("COCKATOO_WINDOW_OVERLAP", "0.95", "COCKATOO_WINDOW_OVERLAP must be within 0 .. 0.9"),
         ("COCKATOO_MAX_QUEUE", "10", "COCKATOO_MAX_QUEUE (10) is below COCKATOO_MAX_BATCH_TEXTS (256)"),
-        ("COCKATOO_DTYPE", "float16", "COCKATOO_DTYPE must be one of auto, float32, bfloat16"),
+        ("COCKATOO_DTYPE", "float16", "COCKATOO_DTYPE='float16' is not one of auto, float32, bfloat16"),
         ("COCKATOO_MODEL_THREADS", "-1", "COCKATOO_MODEL_THREADS must not be negative, got -1"),
         ("COCKATOO_TORCH_THREADS", "-2", "COCKATOO_TORCH_THREADS must not be negative, got -2"),
         ("COCKATOO_MAX_TEXT_TOKENS", "0", "COCKATOO_MAX_TEXT_TOKENS must be at least 1"),
         ("COCKATOO_MAX_QUEUE_TOKENS", "100", "COCKATOO_MAX_QUEUE_TOKENS (100) is below COCKATOO_MAX_REQUEST_TOKENS"),
-        ("COCKATOO_BODY_TIMEOUT_S", "0", "COCKATOO_BODY_TIMEOUT_S must be positive, got 0.0"),
+        ("COCKATOO_BODY_TIMEOUT_S", "0", "COCKATOO_BODY_TIMEOUT_S must be positive, got 0"),
+        ("COCKATOO_GRACEFUL_TIMEOUT", "soon", "COCKATOO_GRACEFUL_TIMEOUT='soon' is not a whole number"),
     ],
 )
 def test_bad_values_are_one_clear_error(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
@@ -79,27 +80,3 @@ def test_app_from_env_exits_with_one_line_on_a_user_error(clean_env: pytest.Monk
     clean_env.setenv("COCKATOO_MICRO_BATCH_SIZE", "-1")
     with pytest.raises(SystemExit, match="error: COCKATOO_MICRO_BATCH_SIZE must be at least 1"):
         create_app_from_env()
-
-
-def test_env_example_shows_every_serving_default() -> None:
-    """.env.example documents each serving variable with the registry's default, so the two cannot drift."""
-    import dataclasses
-    import re
-
-    from cockatoo_ml.registry.api import ServingSettings
-
-    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
-    shown = dict(re.findall(r"^# (COCKATOO_[A-Z_]+)=(.*)$", example, flags=re.M))
-    for spec in dataclasses.fields(ServingSettings):
-        name = spec.metadata["env"]
-        if spec.repr is False:  # secrets (the API key) are listed without a value
-            assert shown[name] == "", name
-            continue
-        default = spec.default
-        if isinstance(default, bool):
-            expected = "1" if default else "0"
-        elif isinstance(default, float) and default.is_integer() and name != "COCKATOO_WINDOW_OVERLAP":
-            expected = str(int(default))
-        else:
-            expected = str(default)
-        assert shown[name] == expected, f"{name}: .env.example shows {shown[name]!r}, registry default is {expected!r}"

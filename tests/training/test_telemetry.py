@@ -12,6 +12,8 @@ import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from cockatoo_ml.errors import ConfigError
+from cockatoo_ml.registry.training import TrainSettings
+from cockatoo_ml.settings import parse_args
 from cockatoo_ml.training.telemetry import TelemetryCallback, WebhookSender, redact_url, telemetry_from_env
 
 SECRET = "sk-test-do-not-log-9f8e7d"
@@ -137,13 +139,12 @@ def test_telemetry_is_off_by_default_and_needs_a_url(monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match="METRICS_WEBHOOK_URL"):
         telemetry_from_env(enabled=True)
     monkeypatch.setenv("COCKATOO_TELEMETRY", "1")
-    with pytest.raises(ConfigError):
-        telemetry_from_env(enabled=False)  # the environment switches it on too
+    assert parse_args(TrainSettings, []).telemetry is True  # the environment switches it on too (as --telemetry)
     monkeypatch.setenv("METRICS_VALIDATION_WEBHOOK_URL", "ftp://example.invalid/x")
     with pytest.raises(ConfigError, match="http"):
-        telemetry_from_env(enabled=False)
+        telemetry_from_env(enabled=True)
     monkeypatch.setenv("METRICS_VALIDATION_WEBHOOK_URL", "http://127.0.0.1:9/eval")
-    callback = telemetry_from_env(enabled=False, experiment_id="x")
+    callback = telemetry_from_env(enabled=True, experiment_id="x")
     assert callback.training_url is None and callback.validation_url.endswith("/eval")
     callback.close()
 
