@@ -27,7 +27,7 @@ else
 fi
 
 # What the app will use, .env included, from the settings layer (a malformed setting stops here, in one line).
-SETTINGS=$("$PYTHON" -m cockatoo_ml.settings --get serving model_dir graceful_timeout_s)
+SETTINGS=$("$PYTHON" -m cockatoo_ml.registry --get serving model_dir graceful_timeout_s)
 MODEL_DIR=${SETTINGS%$'\n'*}
 GRACEFUL_TIMEOUT=${SETTINGS##*$'\n'}
 

@@ -13,7 +13,7 @@ A recipe beats the environment because it is named on the command line for this 
 variable left in ``.env`` must not silently change ``quickstart.sh``'s demo recipe. Strings from the environment
 and values from a recipe are converted and checked against the field's type with pydantic; a bad value is a
 ``ConfigError`` naming the variable, key or flag and the fix. This is the only module that reads or writes
-``os.environ``. ``python -m cockatoo_ml.settings --markdown`` / ``--env-example`` write docs/configuration.md
+``os.environ``. ``python -m cockatoo_ml.registry --markdown`` / ``--env-example`` write docs/configuration.md
 and .env.example from the declarations.
 """
 
@@ -399,7 +399,7 @@ def markdown(stages: Sequence[Stage]) -> str:
     out = [
         "# Configuration",
         "",
-        "<!-- Generated from cockatoo_ml/registry/ by `python -m cockatoo_ml.settings --markdown > "
+        "<!-- Generated from cockatoo_ml/registry/ by `python -m cockatoo_ml.registry --markdown > "
         "docs/configuration.md`; do not edit by hand. -->",
         "",
         "Every setting is declared once, in a settings class in `cockatoo_ml/registry/`. A value comes from, each "
@@ -434,7 +434,7 @@ def env_example(stages: Sequence[Stage]) -> str:
         "# Cockatoo ML settings. Copy this file to .env (cp .env.example .env) and uncomment what you change.",
         "# Every variable is optional; the value shown is the default. A variable set in the real environment wins",
         "# over .env. Never commit .env: it holds secrets. Reference: docs/configuration.md.",
-        "# Generated from cockatoo_ml/registry/ by `python -m cockatoo_ml.settings --env-example > .env.example`.",
+        "# Generated from cockatoo_ml/registry/ by `python -m cockatoo_ml.registry --env-example > .env.example`.",
     ]
     listed: set[str] = set()
     for stage in stages:
@@ -449,42 +449,3 @@ def env_example(stages: Sequence[Stage]) -> str:
             value = "" if spec.secret else format_value(spec.default_value())
             out.append(f"# {spec.env}={value}")
     return "\n".join(out) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from cockatoo_ml.registry.stages import STAGES
-
-    parser = argparse.ArgumentParser(prog="python -m cockatoo_ml.settings", description=__doc__.split("\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--markdown", action="store_true", help="Print docs/configuration.md.")
-    group.add_argument("--env-example", action="store_true", help="Print .env.example.")
-    group.add_argument("--get", nargs="+", metavar=("STAGE", "FIELD"),
-                       help="Print the resolved value of each FIELD of STAGE, one a line (.env included).")
-    args = parser.parse_args(argv)
-    if args.markdown:
-        print(markdown(STAGES), end="")
-    elif args.env_example:
-        print(env_example(STAGES), end="")
-    else:
-        stages = {stage.key: stage for stage in STAGES}
-        key, *names = args.get
-        if key not in stages:
-            raise ConfigError(f"unknown stage {key!r}; stages: {', '.join(stages)}")
-        load_env_file()
-        resolved = {}
-        for cls in stages[key].classes:
-            obj = from_env(cls)
-            resolved.update({f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})
-        for name in names:
-            if name not in resolved:
-                raise ConfigError(f"stage {key} has no setting {name!r}; settings: {', '.join(resolved)}")
-            print(format_value(resolved[name]))
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CockatooError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)

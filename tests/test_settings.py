@@ -50,7 +50,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 )
 def test_generated_files_match_the_declarations(path: str, render, option: str) -> None:  # type: ignore[no-untyped-def]
     committed = (REPO / path).read_text(encoding="utf-8")
-    assert committed == render(STAGES), f"{path} is stale: run `python -m cockatoo_ml.settings {option} > {path}`"
+    assert committed == render(STAGES), f"{path} is stale: run `python -m cockatoo_ml.registry {option} > {path}`"
 
 
 def test_env_example_shows_every_variable_with_its_default_and_secrets_empty() -> None:
@@ -258,7 +258,7 @@ def test_labels_variable_is_a_comma_separated_list(clean_env: pytest.MonkeyPatch
 
 def test_the_settings_command_prints_resolved_values(clean_env: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from cockatoo_ml.settings import main
+    from cockatoo_ml.registry.__main__ import main
 
     clean_env.setenv("COCKATOO_GRACEFUL_TIMEOUT", "12")
     assert main(["--get", "serving", "model_dir", "graceful_timeout_s"]) == 0
