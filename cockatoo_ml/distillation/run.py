@@ -13,6 +13,7 @@ maximum.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -83,9 +84,17 @@ class Scored:
     windows: np.ndarray
 
 
-def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str) -> Scored:
+def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str, cache: Path | None = None) -> Scored:
+    """The teacher's scores of ``texts``; with ``cache`` (the model directory), kept in ``<model>/.teacher_scores/``
+    under a key of the texts, the weights' files and the windows, so a second run (other bands or candidates)
+    does not spend the transformer's time again."""
     from tqdm.auto import tqdm
 
+    path = _cache_path(cache, teacher, texts) if cache is not None else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            log.info("teacher scores of %s from %s", what, path)
+            return Scored(list(texts), saved["scores"], saved["windows"])
     scores, windows = [], []
     step = defaults.TEACHER_BATCH_TEXTS
     for start in tqdm(range(0, len(texts), step), desc=f"teacher scoring {what}", unit="batch"):
@@ -93,7 +102,24 @@ def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str) -> 
             scores.append(result.scores)
             windows.append(result.windows)
     shape = (len(texts), len(teacher.labels))
-    return Scored(list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows))
+    scored = Scored(list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows, dtype=np.int64))
+    if path is not None:
+        path.parent.mkdir(exist_ok=True)
+        staged = path.with_suffix(".partial.npz")
+        np.savez(staged, scores=scored.scores, windows=scored.windows)
+        staged.replace(path)
+    return scored
+
+
+def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) -> Path:
+    """Same texts, same weights (name, size, modification time), same precision and windows: same scores."""
+    digest = hashlib.sha256()
+    weights = sorted(p for pattern in ("*.safetensors", "*.bin") for p in model_dir.glob(pattern))
+    fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]
+    digest.update(json.dumps([fingerprint, teacher.dtype, teacher.window, teacher.stride, len(texts)]).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return model_dir / defaults.TEACHER_CACHE_DIR / f"{digest.hexdigest()[:32]}.npz"
 
 
 def measure(
@@ -138,9 +164,9 @@ def build_student(settings: DistillSettings) -> Path:
         if split not in dataset or len(dataset[split]) == 0:
             raise DataError(f"{data_dir} has no {split!r} rows; the student needs train and validation splits")
     extra = _read_texts(settings.texts) if settings.texts else []
-    train = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train")
-    validation = teacher_scores(teacher, dataset["validation"]["text"], "validation")
-    test = teacher_scores(teacher, dataset["test"]["text"], "test") if "test" in dataset else None
+    train = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train", model_dir)
+    validation = teacher_scores(teacher, dataset["validation"]["text"], "validation", model_dir)
+    test = teacher_scores(teacher, dataset["test"]["text"], "test", model_dir) if "test" in dataset else None
     thresholds = [teacher.thresholds[label] for label in labels]
 
     candidates: dict[str, dict[str, Any]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 STUDENT_DIR = "student"  # inside the model directory
 CASCADE_FILE = "cascade.json"  # bands, measured agreement, answered share, candidates' figures
+TEACHER_CACHE_DIR = ".teacher_scores"  # inside the model directory: the teacher's scores, reused by the next run
 TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agreed with the teacher this often
 CANDIDATES = ("static", "tfidf")  # students trained and measured; the one answering most texts is kept
 TEACHER_BATCH_TEXTS = 64  # texts per TextClassifier.score call while scoring the splits
