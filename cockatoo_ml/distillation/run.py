@@ -1,14 +1,15 @@
 """``distill.py``: a trained model directory -> ``<model dir>/student/``, the cascade's cheap first tier.
 
 The teacher (the model directory, loaded as the server loads it: same windows, precision and thresholds) scores
-the training split's texts and any unlabelled texts given; each candidate student is fitted to those scores and
-measured on the validation split: per label the sure bands (``bands.py``), then the share of texts it answers
-(sure on every label) and how often those answers agree with the teacher, and its speed. The candidate that
-answers the most validation texts is kept: the bands already hold every candidate to the same agreement, so
-the one answering most saves the most transformer time. The test split, when there is one, gives a held-out
-check of the bands. Only texts that fit in one of the teacher's windows are ever answered by the student: in a
-longer text one harmful passage is diluted in the student's average, while the teacher keeps each window's
-maximum.
+the training split's texts and any unlabelled texts given; each candidate student is fitted to those scores,
+less a share kept aside. The bands (``bands.py``) are fitted on texts the student never saw: the validation
+split, that share, and any ``--band-texts`` (the teacher's scores need no labels, and the more texts, the wider
+a band its confidence bound allows). On them each candidate is measured: the share of texts it answers (sure on
+every label), how often those answers agree with the teacher, and its speed. The candidate that answers the most
+is kept: the bands already hold every candidate to the same agreement, so the one answering most saves the most
+transformer time. The test split, when there is one, gives a held-out check of the bands. Only texts that fit
+in one of the teacher's windows are ever answered by the student: in a longer text one harmful passage is
+diluted in the student's average, while the teacher keeps each window's maximum.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import Band, cascade_agreement, sure, sure_bands
+from cockatoo_ml.distillation.bands import Band, BandRule, cascade_agreement, sure, sure_bands
 from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.registry import distillation as defaults
@@ -42,8 +43,8 @@ class DistillSettings:
     model: Path = field(metadata={"help": "Trained model directory (train_text.py output); writes <model>/student/."})
     data: Path | None = field(
         default=None,
-        metadata={"help": f"Prepared dataset whose train split teaches the student and whose validation split sets "
-                  f"the bands. Default: the dataset the model was trained on ({SETTINGS_FILE} 'data')."},
+        metadata={"help": f"Prepared dataset whose train split teaches the student and whose validation split "
+                  f"fits the bands. Default: the dataset the model was trained on ({SETTINGS_FILE} 'data')."},
     )
     texts: Path | None = field(
         default=None, metadata={"help": "Unlabelled texts, one per line, also scored by the teacher to teach the student."}
@@ -51,12 +52,30 @@ class DistillSettings:
     candidates: list[str] = field(
         default_factory=lambda: list(defaults.CANDIDATES),
         metadata={"help": "Students to train and measure: static (model2vec embeddings of the model itself), "
-                  "tfidf. The one answering most validation texts is kept."},
+                  "tfidf. The one answering most band texts is kept."},
     )
     target_agreement: float = field(
         default=defaults.TARGET_AGREEMENT,
-        metadata={"help": "A sure band holds the student's scores where its decision agreed with the teacher's "
-                  "this often on validation."},
+        metadata={"help": "A sure band holds the student's scores where its decision agrees with the teacher's at "
+                  "least this often: the lower confidence bound on the agreement measured on the band texts "
+                  "(validation, --band-share, --band-texts) must reach it."},
+    )
+    band_confidence: float = field(
+        default=defaults.BAND_CONFIDENCE,
+        metadata={"help": "Confidence of that one-sided Clopper-Pearson bound (0: the measured agreement itself)."},
+    )
+    band_min_texts: int = field(
+        default=defaults.BAND_MIN_TEXTS, metadata={"help": "A side of a band holds at least this many band texts."}
+    )
+    band_share: float = field(
+        default=defaults.BAND_SHARE,
+        metadata={"help": "Share of the train split (and --texts) kept from the student to fit the bands with the "
+                  "validation split: the teacher's scores need no labels, and more band texts vouch for wider bands."},
+    )
+    band_texts: Path | None = field(
+        default=None,
+        metadata={"help": "Unlabelled texts, one per line, scored by the teacher to fit the bands only (never "
+                  "taught to the student); lines also among the student's texts are left out."},
     )
     static_token_pattern: str | None = field(
         default=None,
@@ -71,8 +90,19 @@ def check_settings(settings: DistillSettings) -> None:
         raise ConfigError(f"--candidates {' '.join(settings.candidates)}: choose from {', '.join(defaults.CANDIDATES)}")
     if not 0.5 < settings.target_agreement <= 1.0:
         raise ConfigError(f"--target-agreement is a share above 0.5 and at most 1 (got {settings.target_agreement})")
-    if settings.texts is not None and not settings.texts.is_file():
-        raise DataError(f"--texts {settings.texts}: no such file; give a text file with one text per line")
+    if not 0.0 <= settings.band_confidence < 1.0:
+        raise ConfigError(f"--band-confidence is a share from 0 to below 1 (got {settings.band_confidence})")
+    if settings.band_min_texts < 1:
+        raise ConfigError(f"--band-min-texts must be at least 1 (got {settings.band_min_texts})")
+    if not 0.0 <= settings.band_share < 1.0:
+        raise ConfigError(f"--band-share is a share from 0 to below 1 (got {settings.band_share})")
+    for flag, path in (("--texts", settings.texts), ("--band-texts", settings.band_texts)):
+        if path is not None and not path.is_file():
+            raise DataError(f"{flag} {path}: no such file; give a text file with one text per line")
+
+
+def band_rule(settings: DistillSettings) -> BandRule:
+    return BandRule(settings.target_agreement, settings.band_confidence, settings.band_min_texts)
 
 
 @dataclass
@@ -82,6 +112,32 @@ class Scored:
     texts: list[str]
     scores: np.ndarray
     windows: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> Scored:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return Scored([self.texts[i] for i in rows], self.scores[rows], self.windows[rows])
+
+    @classmethod
+    def union(cls, parts: Sequence[Scored], leave_out: Sequence[str] = ()) -> Scored:
+        """The parts' texts, each once (first one kept), less any in ``leave_out``."""
+        texts = [text for part in parts for text in part.texts]
+        seen = set(leave_out)
+        keep = []
+        for i, text in enumerate(texts):
+            if text not in seen:
+                seen.add(text)
+                keep.append(i)
+        joined = cls(texts, np.concatenate([part.scores for part in parts]),
+                     np.concatenate([part.windows for part in parts]))
+        return joined.subset(np.asarray(keep, dtype=np.int64))
+
+
+def held_out_rows(count: int, share: float, seed: int = defaults.BAND_SEED) -> np.ndarray:
+    """A fixed random ``share`` of ``count`` rows (as a mask), kept from the student for the bands."""
+    mask = np.zeros(count, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(count)[: int(round(share * count))]] = True
+    return mask
 
 
 def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str, cache: Path | None = None) -> Scored:
@@ -123,7 +179,7 @@ def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) 
 
 
 def measure(
-    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, target: float
+    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, rule: BandRule
 ) -> tuple[list[Band], dict[str, Any]]:
     """The student on a split: the bands (computed here unless given) and the cascade's agreement with them."""
     started = time.perf_counter()
@@ -134,7 +190,7 @@ def measure(
     elapsed = time.perf_counter() - started
     one_window = split.windows == 1
     if bands is None:
-        bands = sure_bands(scores[one_window], split.scores[one_window], thresholds, target)
+        bands = sure_bands(scores[one_window], split.scores[one_window], thresholds, rule)
     answered = sure(scores, bands).all(axis=1) & one_window
     result = cascade_agreement(scores, split.scores, thresholds, answered)
     result["student_texts_per_s"] = len(split.texts) / elapsed if elapsed > 0 else float("inf")
@@ -164,10 +220,18 @@ def build_student(settings: DistillSettings) -> Path:
         if split not in dataset or len(dataset[split]) == 0:
             raise DataError(f"{data_dir} has no {split!r} rows; the student needs train and validation splits")
     extra = _read_texts(settings.texts) if settings.texts else []
-    train = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train", model_dir)
+    taught = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train", model_dir)
+    held = held_out_rows(len(taught.texts), settings.band_share)
+    train = taught.subset(~held)
     validation = teacher_scores(teacher, dataset["validation"]["text"], "validation", model_dir)
     test = teacher_scores(teacher, dataset["test"]["text"], "test", model_dir) if "test" in dataset else None
+    parts = {"validation": validation, "held_out_train": taught.subset(held)}
+    if settings.band_texts:
+        parts["band_texts"] = teacher_scores(teacher, _read_texts(settings.band_texts), "band texts", model_dir)
+    # A band text the student was taught would vouch for it unfairly: each band text is one the student never saw.
+    band = Scored.union(list(parts.values()), leave_out=train.texts)
     thresholds = [teacher.thresholds[label] for label in labels]
+    rule = band_rule(settings)
 
     candidates: dict[str, dict[str, Any]] = {}
     trained: dict[str, tuple[Student, list[Band]]] = {}
@@ -175,10 +239,10 @@ def build_student(settings: DistillSettings) -> Path:
         started = time.perf_counter()
         student = Student.fit(fit_features(kind, model_dir, train.texts, settings), train.texts, train.scores, labels)
         fit_s = time.perf_counter() - started
-        bands, on_validation = measure(student, validation, thresholds, None, settings.target_agreement)
-        candidates[kind] = {"validation": on_validation, "fit_s": round(fit_s, 1)}
+        bands, on_band_texts = measure(student, band, thresholds, None, rule)
+        candidates[kind] = {"validation": on_band_texts, "fit_s": round(fit_s, 1)}
         if test is not None:
-            candidates[kind]["test"] = measure(student, test, thresholds, bands, settings.target_agreement)[1]
+            candidates[kind]["test"] = measure(student, test, thresholds, bands, rule)[1]
         trained[kind] = (student, bands)
         log.info("student %s: %s", kind, json.dumps(candidates[kind]))
     best = max(
@@ -188,21 +252,26 @@ def build_student(settings: DistillSettings) -> Path:
     student, bands = trained[best]
     report = {
         "student": best,
-        "why": "answers the most validation texts at the same band agreement"
+        "why": "answers the most band texts at the same band agreement"
         if len(candidates) > 1 else "the only candidate",
         "labels": list(labels),
         "thresholds": dict(zip(labels, thresholds)),
         "target_agreement": settings.target_agreement,
+        "band_confidence": settings.band_confidence,
+        "band_min_texts": settings.band_min_texts,
+        # "validation" below is measured on these texts, the ones the bands were fitted on (none taught).
+        "band_texts": {**{name: len(part.texts) for name, part in parts.items()}, "distinct": len(band.texts)},
         "max_windows": 1,
         "bands": {label: band.to_dict() for label, band in zip(labels, bands)},
         "validation": candidates[best]["validation"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
         "candidates": candidates,
         "teacher": {"model_dir": str(model_dir), "data": str(data_dir), "dtype": teacher.dtype,
-                    "train_texts": len(train.texts), "unlabelled_texts": len(extra)},
+                    "train_texts": len(train.texts), "unlabelled_texts": len(extra),
+                    "held_out_for_bands": int(held.sum())},
     }
     target = write_student_dir(model_dir, student, report)
-    log.info("student %s written to %s: answers %.1f%% of validation texts, %.2f%% of those as the teacher decided",
+    log.info("student %s written to %s: answers %.1f%% of band texts, %.2f%% of those as the teacher decided",
              best, target, 100 * report["validation"]["answered_share"],
              100 * report["validation"]["answered_agreement"])
     return target

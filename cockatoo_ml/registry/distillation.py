@@ -5,7 +5,11 @@ from __future__ import annotations
 STUDENT_DIR = "student"  # inside the model directory
 CASCADE_FILE = "cascade.json"  # bands, measured agreement, answered share, candidates' figures
 TEACHER_CACHE_DIR = ".teacher_scores"  # inside the model directory: the teacher's scores, reused by the next run
-TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agreed with the teacher this often
+TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agrees with the teacher this often ...
+BAND_CONFIDENCE = 0.95  # ... by a one-sided Clopper-Pearson bound at this confidence (598 agreeing texts at least)
+BAND_MIN_TEXTS = 100  # and a side of a band holds at least this many band texts
+BAND_SHARE = 0.2  # of the train split, kept from the student to fit the bands (with the validation split)
+BAND_SEED = 0  # which rows are kept: the same on every run, so the teacher-score cache and the figures repeat
 CANDIDATES = ("static", "tfidf")  # students trained and measured; the one answering most texts is kept
 TEACHER_BATCH_TEXTS = 64  # texts per TextClassifier.score call while scoring the splits
 SPEED_BATCH_TEXTS = 64  # texts per student call when its speed is measured (as one /batch request)
