@@ -116,7 +116,7 @@ def test_cascade_comparison_on_a_hand_made_table() -> None:
     answered = np.array([True, False, True, True])
     tiered, summary = cascade_comparison(alone, StudentAnswers("tfidf", student, answered), [0.5, 0.5], ["a", "b"])
     assert tiered.tolist() == [[0.95, 0.02], [0.2, 0.8], [0.3, 0.45], [0.0, 0.0]]  # row 2 is the transformer's
-    # Row 3: the student says "a" negative where the transformer said positive; every other decision is the same.
+    # The third row: the student says "a" negative where the transformer said positive; all else is the same.
     assert summary["identical_by_label"] == {"a": 0.75, "b": 1.0}
     assert summary["answered_share"] == 0.75 and summary["answered_agreement"] == pytest.approx(2 / 3)
     assert summary["decision_agreement"] == 0.75 and summary["texts"] == 4
@@ -132,4 +132,4 @@ def test_a_cascade_pr_auc_lower_by_more_than_the_tolerance_is_marked() -> None:
     a_row, b_row, mean_row = table.splitlines()[2:5]
     assert a_row.startswith("| a |") and LOSS_MARK in a_row and LOSS_MARK not in b_row
     assert report.macro_pr_auc(CASCADE) < report.macro_pr_auc() - 0.01 and LOSS_MARK in mean_row
-    assert "75.00% (every label)" in mean_row and report.baselines == []
+    assert "**75.00%** (every label)" in mean_row and report.baselines == []
