@@ -33,20 +33,22 @@ def float32_server_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def cascade_model(tiny_model_dir: Path, tiny_processed_dir: Path, tmp_path: Path) -> Path:
-    """The tiny model with a student taught its own scores on the train split; bands at each label's threshold
-    on one side only (alternating), so some test texts are answered and some are not."""
+    """The tiny model with a student taught its own scores on the train split. Bands: on the first label, the
+    lower half of the student's test scores on the larger side of the threshold; on the others, everything but the
+    threshold itself. So about half of the test texts are answered."""
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model_dir)
     teacher = TextClassifier.load(model_dir)
     texts = rows_from_split(tiny_processed_dir, "train").texts
     scores = np.array([r.scores for r in teacher.score(texts)])
     student = Student.fit(TfidfFeatures.fit(texts), texts, scores, teacher.labels, alpha=0.1)
-    bands = {}
-    for j, label in enumerate(teacher.labels):
-        t = teacher.thresholds[label]
-        bands[label] = Band(low=t, high=1.0, agreement_low=1.0, agreement_high=1.0, share_low=0.5,
-                            share_high=0.0).to_dict() if j % 2 == 0 else Band(
-            low=0.0, high=t, agreement_low=1.0, agreement_high=1.0, share_low=0.0, share_high=0.5).to_dict()
+    first = student.scores(rows_from_split(tiny_processed_dir, "test").texts)[:, 0]
+    t0 = teacher.thresholds[teacher.labels[0]]
+    below, above = first[first < t0], first[first >= t0]
+    edges = (float(np.median(below)), 1.0) if len(below) >= len(above) else (0.0, float(np.median(above)))
+    bands = {label: Band(low=teacher.thresholds[label], high=teacher.thresholds[label], agreement_low=1.0,
+                         agreement_high=1.0, share_low=0.5, share_high=0.5).to_dict() for label in teacher.labels}
+    bands[teacher.labels[0]].update(low=edges[0], high=edges[1])
     report = {"student": "tfidf", "labels": list(teacher.labels), "thresholds": teacher.thresholds, "bands": bands}
     write_student_dir(model_dir, student, report)
     return model_dir
