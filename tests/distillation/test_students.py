@@ -94,3 +94,18 @@ def test_a_damaged_student_fails_to_load(tmp_path: Path, damage, error: type) ->
     damage(tmp_path)
     with pytest.raises(error):
         Student.load(tmp_path)
+
+
+def test_scores_are_the_sigmoid_of_the_head_even_at_the_extremes() -> None:
+    import warnings
+
+    from scipy.special import expit
+
+    features = TfidfFeatures.fit(TEXTS)
+    x = features.transform(TEXTS).toarray()
+    coef = np.array([[1000.0] * x.shape[1], [-1000.0] * x.shape[1], [0.5] * x.shape[1]], dtype=np.float32)
+    student = Student(features, coef, np.array([0.0, 0.0, -0.1]), ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning
+        scores = student.scores(TEXTS)
+    assert np.allclose(scores, expit(x @ coef.T.astype(np.float64) + np.array([0.0, 0.0, -0.1])), rtol=1e-6, atol=1e-12)
