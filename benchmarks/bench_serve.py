@@ -325,10 +325,11 @@ def time_split(classifier: TextClassifier, model_dir: str, texts: list[str], bat
 
 
 def student_memory_mb(model_dir: str) -> float:
-    """Resident memory a fresh process gains by loading the student (with its libraries), in MB."""
+    """Resident memory a fresh process with the server's modules gains by loading the student (with any library
+    it imports), in MB; benchmarks/bench_student_memory.py splits it into parts."""
     code = (
         "import psutil, sys; from pathlib import Path; p = psutil.Process(); "
-        "import numpy, scipy.sparse, sklearn.feature_extraction.text, cockatoo_ml.serving.cascade; "
+        "import cockatoo_ml.serving.app; "
         "before = p.memory_info().rss; "
         "from cockatoo_ml.distillation.students import Student; "
         f"s = Student.load(Path({str(Path(model_dir) / 'student')!r})); s.scores(['warm up']); "

@@ -1,18 +1,20 @@
 """``distill.py``: a trained model directory -> ``<model dir>/student/``, the cascade's cheap first tier.
 
 The teacher (the model directory, loaded as the server loads it: same windows, precision and thresholds) scores
-the training split's texts and any unlabelled texts given; each candidate student is fitted to those scores and
-measured on the validation split: per label the sure bands (``bands.py``), then the share of texts it answers
-(sure on every label) and how often those answers agree with the teacher, and its speed. The candidate that
-answers the most validation texts is kept: the bands already hold every candidate to the same agreement, so
-the one answering most saves the most transformer time. The test split, when there is one, gives a held-out
-check of the bands. Only texts that fit in one of the teacher's windows are ever answered by the student: in a
-longer text one harmful passage is diluted in the student's average, while the teacher keeps each window's
-maximum.
+the training split's texts and any unlabelled texts given; each candidate student is fitted to those scores,
+less a share kept aside. The bands (``bands.py``) are fitted on texts the student never saw: the validation
+split, that share, and any ``--band-texts`` (the teacher's scores need no labels, and the more texts, the wider
+a band its confidence bound allows). On them each candidate is measured: the share of texts it answers (sure on
+every label), how often those answers agree with the teacher, and its speed. The candidate that answers the most
+is kept: the bands already hold every candidate to the same agreement, so the one answering most saves the most
+transformer time. The test split, when there is one, gives a held-out check of the bands. Only texts that fit
+in one of the teacher's windows are ever answered by the student: in a longer text one harmful passage is
+diluted in the student's average, while the teacher keeps each window's maximum.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import Band, cascade_agreement, sure, sure_bands
+from cockatoo_ml.distillation.bands import Band, BandRule, cascade_agreement, sure, sure_bands
 from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.registry import distillation as defaults
@@ -41,8 +43,19 @@ def check_settings(settings: DistillSettings) -> None:
         raise ConfigError(f"--candidates {' '.join(settings.candidates)}: choose from {', '.join(defaults.CANDIDATES)}")
     if not 0.5 < settings.target_agreement <= 1.0:
         raise ConfigError(f"--target-agreement is a share above 0.5 and at most 1 (got {settings.target_agreement})")
-    if settings.texts is not None and not settings.texts.is_file():
-        raise DataError(f"--texts {settings.texts}: no such file; give a text file with one text per line")
+    if not 0.0 <= settings.band_confidence < 1.0:
+        raise ConfigError(f"--band-confidence is a share from 0 to below 1 (got {settings.band_confidence})")
+    if settings.band_min_texts < 1:
+        raise ConfigError(f"--band-min-texts must be at least 1 (got {settings.band_min_texts})")
+    if not 0.0 <= settings.band_share < 1.0:
+        raise ConfigError(f"--band-share is a share from 0 to below 1 (got {settings.band_share})")
+    for flag, path in (("--texts", settings.texts), ("--band-texts", settings.band_texts)):
+        if path is not None and not path.is_file():
+            raise DataError(f"{flag} {path}: no such file; give a text file with one text per line")
+
+
+def band_rule(settings: DistillSettings) -> BandRule:
+    return BandRule(settings.target_agreement, settings.band_confidence, settings.band_min_texts)
 
 
 @dataclass
@@ -53,10 +66,44 @@ class Scored:
     scores: np.ndarray
     windows: np.ndarray
 
+    def subset(self, rows: np.ndarray) -> Scored:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return Scored([self.texts[i] for i in rows], self.scores[rows], self.windows[rows])
 
-def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str) -> Scored:
+    @classmethod
+    def union(cls, parts: Sequence[Scored], leave_out: Sequence[str] = ()) -> Scored:
+        """The parts' texts, each once (first one kept), less any in ``leave_out``."""
+        texts = [text for part in parts for text in part.texts]
+        seen = set(leave_out)
+        keep = []
+        for i, text in enumerate(texts):
+            if text not in seen:
+                seen.add(text)
+                keep.append(i)
+        joined = cls(texts, np.concatenate([part.scores for part in parts]),
+                     np.concatenate([part.windows for part in parts]))
+        return joined.subset(np.asarray(keep, dtype=np.int64))
+
+
+def held_out_rows(count: int, share: float, seed: int = defaults.BAND_SEED) -> np.ndarray:
+    """A fixed random ``share`` of ``count`` rows (as a mask), kept from the student for the bands."""
+    mask = np.zeros(count, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(count)[: int(round(share * count))]] = True
+    return mask
+
+
+def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str, cache: Path | None = None) -> Scored:
+    """The teacher's scores of ``texts``; with ``cache`` (the model directory), kept in ``<model>/.teacher_scores/``
+    under a key of the texts, the weights' files and the windows, so a second run (other bands or candidates)
+    does not spend the transformer's time again."""
     from tqdm.auto import tqdm
 
+    path = _cache_path(cache, teacher, texts) if cache is not None else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            log.info("teacher scores of %s from %s", what, path)
+            return Scored(list(texts), saved["scores"], saved["windows"])
     scores, windows = [], []
     step = defaults.TEACHER_BATCH_TEXTS
     for start in tqdm(range(0, len(texts), step), desc=f"teacher scoring {what}", unit="batch"):
@@ -64,11 +111,28 @@ def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str) -> 
             scores.append(result.scores)
             windows.append(result.windows)
     shape = (len(texts), len(teacher.labels))
-    return Scored(list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows))
+    scored = Scored(list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows, dtype=np.int64))
+    if path is not None:
+        path.parent.mkdir(exist_ok=True)
+        staged = path.with_suffix(".partial.npz")
+        np.savez(staged, scores=scored.scores, windows=scored.windows)
+        staged.replace(path)
+    return scored
+
+
+def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) -> Path:
+    """Same texts, same weights (name, size, modification time), same precision and windows: same scores."""
+    digest = hashlib.sha256()
+    weights = sorted(p for pattern in ("*.safetensors", "*.bin") for p in model_dir.glob(pattern))
+    fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]
+    digest.update(json.dumps([fingerprint, teacher.dtype, teacher.window, teacher.stride, len(texts)]).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return model_dir / defaults.TEACHER_CACHE_DIR / f"{digest.hexdigest()[:32]}.npz"
 
 
 def measure(
-    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, target: float
+    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, rule: BandRule
 ) -> tuple[list[Band], dict[str, Any]]:
     """The student on a split: the bands (computed here unless given) and the cascade's agreement with them."""
     started = time.perf_counter()
@@ -79,7 +143,7 @@ def measure(
     elapsed = time.perf_counter() - started
     one_window = split.windows == 1
     if bands is None:
-        bands = sure_bands(scores[one_window], split.scores[one_window], thresholds, target)
+        bands = sure_bands(scores[one_window], split.scores[one_window], thresholds, rule)
     answered = sure(scores, bands).all(axis=1) & one_window
     result = cascade_agreement(scores, split.scores, thresholds, answered)
     result["student_texts_per_s"] = len(split.texts) / elapsed if elapsed > 0 else float("inf")
@@ -109,10 +173,18 @@ def build_student(settings: DistillSettings) -> Path:
         if split not in dataset or len(dataset[split]) == 0:
             raise DataError(f"{data_dir} has no {split!r} rows; the student needs train and validation splits")
     extra = _read_texts(settings.texts) if settings.texts else []
-    train = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train")
-    validation = teacher_scores(teacher, dataset["validation"]["text"], "validation")
-    test = teacher_scores(teacher, dataset["test"]["text"], "test") if "test" in dataset else None
+    taught = teacher_scores(teacher, [*dataset["train"]["text"], *extra], "train", model_dir)
+    held = held_out_rows(len(taught.texts), settings.band_share)
+    train = taught.subset(~held)
+    validation = teacher_scores(teacher, dataset["validation"]["text"], "validation", model_dir)
+    test = teacher_scores(teacher, dataset["test"]["text"], "test", model_dir) if "test" in dataset else None
+    parts = {"validation": validation, "held_out_train": taught.subset(held)}
+    if settings.band_texts:
+        parts["band_texts"] = teacher_scores(teacher, _read_texts(settings.band_texts), "band texts", model_dir)
+    # A band text the student was taught would vouch for it unfairly: each band text is one the student never saw.
+    band = Scored.union(list(parts.values()), leave_out=train.texts)
     thresholds = [teacher.thresholds[label] for label in labels]
+    rule = band_rule(settings)
 
     candidates: dict[str, dict[str, Any]] = {}
     trained: dict[str, tuple[Student, list[Band]]] = {}
@@ -120,10 +192,10 @@ def build_student(settings: DistillSettings) -> Path:
         started = time.perf_counter()
         student = Student.fit(fit_features(kind, model_dir, train.texts, settings), train.texts, train.scores, labels)
         fit_s = time.perf_counter() - started
-        bands, on_validation = measure(student, validation, thresholds, None, settings.target_agreement)
-        candidates[kind] = {"validation": on_validation, "fit_s": round(fit_s, 1)}
+        bands, on_band_texts = measure(student, band, thresholds, None, rule)
+        candidates[kind] = {"validation": on_band_texts, "fit_s": round(fit_s, 1)}
         if test is not None:
-            candidates[kind]["test"] = measure(student, test, thresholds, bands, settings.target_agreement)[1]
+            candidates[kind]["test"] = measure(student, test, thresholds, bands, rule)[1]
         trained[kind] = (student, bands)
         log.info("student %s: %s", kind, json.dumps(candidates[kind]))
     best = max(
@@ -133,21 +205,26 @@ def build_student(settings: DistillSettings) -> Path:
     student, bands = trained[best]
     report = {
         "student": best,
-        "why": "answers the most validation texts at the same band agreement"
+        "why": "answers the most band texts at the same band agreement"
         if len(candidates) > 1 else "the only candidate",
         "labels": list(labels),
         "thresholds": dict(zip(labels, thresholds)),
         "target_agreement": settings.target_agreement,
+        "band_confidence": settings.band_confidence,
+        "band_min_texts": settings.band_min_texts,
+        # "validation" below is measured on these texts, the ones the bands were fitted on (none taught).
+        "band_texts": {**{name: len(part.texts) for name, part in parts.items()}, "distinct": len(band.texts)},
         "max_windows": 1,
         "bands": {label: band.to_dict() for label, band in zip(labels, bands)},
         "validation": candidates[best]["validation"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
         "candidates": candidates,
         "teacher": {"model_dir": str(model_dir), "data": str(data_dir), "dtype": teacher.dtype,
-                    "train_texts": len(train.texts), "unlabelled_texts": len(extra)},
+                    "train_texts": len(train.texts), "unlabelled_texts": len(extra),
+                    "held_out_for_bands": int(held.sum())},
     }
     target = write_student_dir(model_dir, student, report)
-    log.info("student %s written to %s: answers %.1f%% of validation texts, %.2f%% of those as the teacher decided",
+    log.info("student %s written to %s: answers %.1f%% of band texts, %.2f%% of those as the teacher decided",
              best, target, 100 * report["validation"]["answered_share"],
              100 * report["validation"]["answered_agreement"])
     return target

@@ -15,6 +15,7 @@ keeps the order of the extreme scores, which is where the sure bands lie. Everyt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -41,14 +42,15 @@ class Features(Protocol):
 class TfidfFeatures:
     """Word 1-2-gram and character 2-5-gram TF-IDF, side by side, l2-normalised per text.
 
-    scikit-learn fits the vocabularies and IDF weights and provides the analyzers (how a text becomes n-grams);
-    the transform is ours: ``TfidfVectorizer.transform`` spent ~15 ms per call validating its input, more than
-    the transformer spends on a short text, while the n-gram counting itself takes microseconds."""
+    scikit-learn fits the vocabularies and IDF weights, with our analyzers (how a text becomes n-grams: the same
+    as its own ``word`` and ``char_wb`` ones); the transform is ours: ``TfidfVectorizer.transform`` spent ~15 ms
+    per call validating its input, more than the transformer spends on a short text, while the n-gram counting
+    itself takes microseconds. So a server loading the student never imports scikit-learn."""
 
     kind = "tfidf"
 
     def __init__(self, vocabularies: Sequence[dict[str, int]], idf: Sequence[np.ndarray]) -> None:
-        self.analyzers = [vec.build_analyzer() for vec in _tfidf_pair(None)]
+        self.analyzers = ANALYZERS
         self.vocabularies = list(vocabularies)
         self.offsets = np.cumsum([0, *(len(v) for v in self.vocabularies)])  # word columns, then char columns
         self.idf = np.concatenate([np.asarray(weights, dtype=np.float32) for weights in idf])
@@ -90,15 +92,40 @@ class TfidfFeatures:
         return cls([part["vocabulary"] for part in payload], [np.asarray(part["idf"]) for part in payload])
 
 
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def word_ngrams(text: str) -> list[str]:
+    """Lower-cased words of two or more characters and their pairs: scikit-learn's ``word`` analyzer, (1, 2)."""
+    words = _WORD.findall(text.lower())
+    return words + [" ".join(pair) for pair in zip(words, words[1:])]
+
+
+def char_wb_ngrams(text: str, low: int = 2, high: int = 5) -> list[str]:
+    """Character ``low``-``high``-grams inside space-padded words: scikit-learn's ``char_wb`` analyzer."""
+    grams: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+        word = f" {word} "
+        for n in range(low, high + 1):
+            grams.extend(word[i : i + n] for i in range(max(len(word) - n + 1, 1)))
+            if len(word) <= n:  # a short word counts once, whole
+                break
+    return grams
+
+
+ANALYZERS = (word_ngrams, char_wb_ngrams)
+
+
 def _tfidf_pair(max_features: int | None) -> tuple[object, object]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # Half the feature budget each; sublinear tf so one repeated word cannot dominate a text.
     share = max_features // 2 if max_features else None
-    common = {"sublinear_tf": True, "lowercase": True, "max_features": share, "dtype": np.float32}
+    common = {"sublinear_tf": True, "max_features": share, "dtype": np.float32}
     return (
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, **common),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, **common),
+        TfidfVectorizer(analyzer=word_ngrams, min_df=1, **common),
+        TfidfVectorizer(analyzer=char_wb_ngrams, min_df=2, **common),
     )
 
 
@@ -174,9 +201,9 @@ class Student:
         """Per text and label, the student's probability (label order of the teacher)."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        from scipy.special import expit
-
-        return expit(np.asarray(self.features.transform(texts) @ self.coef.T + self.intercept, dtype=np.float64))
+        logit = np.asarray(self.features.transform(texts) @ self.coef.T + self.intercept, dtype=np.float64)
+        with np.errstate(over="ignore"):  # exp(710+) is inf, and 1 / (1 + inf) the right 0
+            return 1.0 / (1.0 + np.exp(-logit))  # the sigmoid, without importing scipy.special (~8 MB) to serve
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from cockatoo_ml.registry import evaluation as defaults  # noqa: E402
 from cockatoo_ml.training.report import _label_grid, _save  # noqa: E402
 
 MODEL = "model"  # the system under test, beside the baselines' names
+CASCADE = "cascade"  # the same model served through its cascade (student first), when it has one
 REPORT_JSON = "evaluation.json"
 REPORT_MD = "evaluation.md"
 PR_CURVES_PNG = "pr_curves.png"
@@ -48,10 +49,13 @@ class EvaluationReport:
     scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
     label_mask: np.ndarray | None = field(default=None, repr=False)
+    # With a cascade (metrics[CASCADE]): its student, the share of texts it answered and how many decisions are
+    # identical to the transformer alone, over every label ("decision_agreement") and per label.
+    cascade: dict[str, Any] | None = None
 
     @property
     def baselines(self) -> list[str]:
-        return [name for name in self.metrics if name != MODEL]
+        return [name for name in self.metrics if name not in (MODEL, CASCADE)]
 
     def macro_pr_auc(self, system: str = MODEL) -> float | None:
         """Mean PR-AUC over the labels (all rows) that have one."""
@@ -99,7 +103,38 @@ class EvaluationReport:
             "losses": self.losses(),
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "metrics": {system: metrics_to_dict(grouped) for system, grouped in self.metrics.items()},
+            **({"cascade": self.cascade} if self.cascade is not None else {}),
         }
+
+    def cascade_table(self) -> str:
+        """Markdown: per label (all rows), the transformer alone beside the cascade: PR-AUC, F1 at the thresholds
+        and the share of decisions the cascade leaves unchanged; a PR-AUC lower by more than
+        ``CASCADE_PR_AUC_TOLERANCE`` is marked."""
+        if self.cascade is None:
+            raise ValueError("this report has no cascade")
+        head = ["label", "rows", "positives", "transformer PR-AUC", "cascade PR-AUC", "Δ", "transformer F1",
+                "cascade F1", "identical decisions"]
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        for label in self.label_names:
+            alone, tiered = self.metrics[MODEL][ALL_SOURCES][label], self.metrics[CASCADE][ALL_SOURCES][label]
+            lines.append("| " + " | ".join([
+                label, str(alone.rows), str(alone.positives), _fmt(alone.pr_auc), _fmt(tiered.pr_auc),
+                _cascade_difference(tiered.pr_auc, alone.pr_auc), _fmt(alone.f1), _fmt(tiered.f1),
+                f"{self.cascade['identical_by_label'][label]:.2%}",
+            ]) + " |")
+        alone_macro, tiered_macro = self.macro_pr_auc(), self.macro_pr_auc(CASCADE)
+        lines.append("| " + " | ".join([
+            f"**{MEAN_OVER_LABELS}**", "", "", _fmt(alone_macro), _fmt(tiered_macro),
+            _cascade_difference(tiered_macro, alone_macro), "", "", f"**{self.cascade['decision_agreement']:.2%}** (every label)",
+        ]) + " |")
+        return "\n".join(lines)
+
+    def cascade_summary(self) -> str:
+        c = self.cascade or {}
+        return (f"The {c.get('student')} student answered {c.get('answered_share', 0):.1%} of {c.get('texts')} texts "
+                f"(sure on every label, one window); {c.get('answered_agreement', 1):.2%} of its answers and "
+                f"{c.get('decision_agreement', 1):.2%} of all texts got the same decisions on every label as from "
+                "the transformer alone.")
 
     def comparison_table(self) -> str:
         """Markdown: PR-AUC of the model and each baseline per label x source, the difference, a loss marked."""
@@ -154,9 +189,14 @@ class EvaluationReport:
             lines += ["", f"**{len(losses)} loss(es)**" + (": " + "; ".join(
                 f"{x['label']} / {x['source']} vs {x['baseline']} ({x['difference']:+.3f})" for x in losses) if losses
                 else ": the model is at or above every baseline.")]
+        if self.cascade is not None:
+            lines += ["", "## Cascade against the transformer alone", "",
+                      f"The cascade answers from its student where the server would ({LOSS_MARK}: PR-AUC lower than "
+                      f"the transformer's by more than {defaults.CASCADE_PR_AUC_TOLERANCE}).", "",
+                      self.cascade_summary(), "", self.cascade_table()]
+        titles = {MODEL: "Model (transformer alone)" if self.cascade is not None else "Model", CASCADE: "Cascade"}
         for system in self.metrics:
-            lines += ["", f"## {'Model' if system == MODEL else 'Baseline ' + system}: all metrics", "",
-                      self.detail_table(system)]
+            lines += ["", f"## {titles.get(system, 'Baseline ' + system)}: all metrics", "", self.detail_table(system)]
         return "\n".join(lines) + "\n"
 
     def write(self, output_dir: Path) -> list[Path]:
@@ -176,6 +216,13 @@ class EvaluationReport:
 
 def _below(model: float | None, other: float | None) -> bool:
     return model is not None and other is not None and model < other - defaults.LOSS_TOLERANCE
+
+
+def _cascade_difference(cascade: float | None, alone: float | None) -> str:
+    if cascade is None or alone is None:
+        return "–"
+    text = f"{cascade - alone:+.3f}"
+    return f"**{text}** {LOSS_MARK}" if cascade < alone - defaults.CASCADE_PR_AUC_TOLERANCE else text
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

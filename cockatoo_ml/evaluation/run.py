@@ -11,6 +11,8 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +21,8 @@ from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.evaluation.baselines import Baseline, build_baseline
 from cockatoo_ml.evaluation.data import EvalRows, rows_from_sources, rows_from_split
 from cockatoo_ml.evaluation.metrics import grouped_metrics
-from cockatoo_ml.evaluation.report import MODEL, EvaluationReport
+from cockatoo_ml.distillation.bands import cascade_agreement
+from cockatoo_ml.evaluation.report import CASCADE, MODEL, EvaluationReport
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.registry import paths
@@ -40,9 +43,11 @@ def evaluate_scores(
     train_rows: EvalRows | None = None,
     progress: bool = True,
     seconds: dict[str, float] | None = None,
+    cascade: StudentAnswers | None = None,
 ) -> EvaluationReport:
     """The report of scores already computed for ``rows``, with ``baselines`` (unfitted) trained on
-    ``train_rows`` and scored on the same rows."""
+    ``train_rows`` and scored on the same rows; with ``cascade``, also the cascade's answers (the student's scores
+    where it may answer, ``probs`` elsewhere) beside the transformer's."""
     if baselines and train_rows is None:
         raise ConfigError("baselines need training rows (the train split of a prepared dataset)")
     if train_rows is not None and tuple(train_rows.label_names) != tuple(rows.label_names):
@@ -55,6 +60,10 @@ def evaluate_scores(
         baseline.fit(train_rows)  # type: ignore[arg-type]
         scores[baseline.name] = baseline.score(rows.texts, progress)
         seconds[baseline.name] = time.perf_counter() - started
+    summary = None
+    if cascade is not None:
+        scores[CASCADE], summary = cascade_comparison(scores[MODEL], cascade, [thresholds[n] for n in rows.label_names],
+                                                      rows.label_names)
     metrics = {
         system: grouped_metrics(values, rows.labels, rows.label_mask, rows.sources, rows.label_names, thresholds)
         for system, values in scores.items()
@@ -62,8 +71,32 @@ def evaluate_scores(
     return EvaluationReport(
         model_name=model_name, data=rows.description, label_names=tuple(rows.label_names),
         thresholds=dict(thresholds), metrics=metrics, rows=len(rows), seconds=seconds, scores=scores,
-        labels=rows.labels, label_mask=rows.label_mask,
+        labels=rows.labels, label_mask=rows.label_mask, cascade=summary,
     )
+
+
+@dataclass(frozen=True)
+class StudentAnswers:
+    """The cascade's student on the evaluated rows: its scores and where the server would let it answer."""
+
+    student: str
+    scores: np.ndarray
+    answered: np.ndarray
+
+
+def cascade_comparison(
+    alone: np.ndarray, cascade: StudentAnswers, thresholds: Sequence[float], label_names: Sequence[str]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The cascade's scores (the student's where it answered, the transformer's elsewhere) and how its decisions
+    compare with the transformer alone's."""
+    answered = np.asarray(cascade.answered, dtype=bool)
+    tiered = np.where(answered[:, None], cascade.scores, alone)
+    limits = np.asarray(thresholds, dtype=np.float64)
+    identical = (tiered >= limits) == (np.asarray(alone) >= limits)
+    summary = {"student": cascade.student, **cascade_agreement(cascade.scores, alone, thresholds, answered),
+               "identical_by_label": {name: float(identical[:, j].mean()) if len(identical) else 1.0
+                                      for j, name in enumerate(label_names)}}
+    return tiered, summary
 
 
 def evaluate_model(
@@ -89,8 +122,14 @@ def evaluate_model(
     started = time.perf_counter()
     probs = scorer.score(rows.texts, progress)
     elapsed = {"scoring": time.perf_counter() - started}
+    cascade = None
+    if isinstance(scorer, LocalScorer) and scorer.cascade is not None:
+        started = time.perf_counter()
+        student_scores, answered = scorer.student_scores(rows.texts)
+        cascade = StudentAnswers(scorer.cascade.student.kind, student_scores, answered)
+        elapsed["student"] = time.perf_counter() - started
     return evaluate_scores(scorer.name, probs, scorer.thresholds, rows, baselines=fitted, train_rows=train_rows,
-                           progress=progress, seconds=elapsed)
+                           progress=progress, seconds=elapsed, cascade=cascade)
 
 
 def check_labels(scorer: Scorer, rows: EvalRows) -> None:
@@ -149,6 +188,8 @@ def run(settings: EvaluateSettings) -> EvaluationReport:
                     save_to=output_dir / "evaluate_settings.json")
     written = report.write(output_dir)
     print(report.comparison_table() if report.baselines else report.detail_table())
+    if report.cascade is not None:
+        print(f"\n{report.cascade_summary()}\n{report.cascade_table()}")
     log.info("report written: %s", ", ".join(str(p) for p in written))
     if settings.tune_thresholds is not None:
         tuned = write_thresholds(settings.tune_thresholds, rows, report.scores[MODEL])

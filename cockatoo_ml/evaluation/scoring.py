@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import requests
@@ -17,6 +17,9 @@ from tqdm.auto import tqdm
 from cockatoo_ml.errors import CockatooError, ConfigError, ModelLoadError
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.serving.model import EXPECTED_FILES, TextClassifier
+
+if TYPE_CHECKING:
+    from cockatoo_ml.serving.cascade import Cascade
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +62,23 @@ def check_model_dir(model_dir: Path) -> None:
 
 
 class LocalScorer:
-    """A model directory scored in this process by the server's own loader and ``TextClassifier``."""
+    """A model directory scored in this process by the server's own loader and ``TextClassifier``; with the
+    server's cascade (``cascade``) when the directory has a ``student/`` and COCKATOO_CASCADE is not off."""
 
-    def __init__(self, model_dir: Path, classifier: TextClassifier | None = None) -> None:
+    def __init__(self, model_dir: Path, classifier: TextClassifier | None = None, cascade: Cascade | None = None) -> None:
         self.model_dir = Path(model_dir)
         if classifier is None:
             check_model_dir(self.model_dir)
             from cockatoo_ml.registry.serving import serving_settings_from_env
             from cockatoo_ml.serving.app import load_classifier
+            from cockatoo_ml.serving.cascade import load_cascade
 
-            # The server's settings (COCKATOO_* environment included): same windows, precision and threads.
-            classifier = load_classifier(serving_settings_from_env(model_dir=self.model_dir))
+            # The server's settings (COCKATOO_* environment included): same windows, precision, threads and tiers.
+            settings = serving_settings_from_env(model_dir=self.model_dir)
+            classifier = load_classifier(settings)
+            cascade = load_cascade(self.model_dir, settings.cascade == "on", classifier)
         self.classifier = classifier
+        self.cascade = cascade
         self.name = self.model_dir.name
         self.labels = tuple(classifier.labels)
         self.thresholds = dict(classifier.thresholds)
@@ -87,6 +95,21 @@ class LocalScorer:
                 out[part] = [result.scores for result in results]
                 bar.update(len(part))
         return out
+
+
+    def student_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The cascade's student on every text: its scores and whether the server would let it answer (sure on
+        every label and one window). Requires ``cascade``."""
+        if self.cascade is None:
+            raise ValueError(f"{self.model_dir} has no cascade (no student/, or COCKATOO_CASCADE=off)")
+        from cockatoo_ml.serving.cascade import fits_one_window
+
+        chunk = defaults.SCORE_CHUNK_TEXTS
+        parts = [self.cascade.answer(texts[i : i + chunk], fits_one_window(self.classifier, texts[i : i + chunk]))
+                 for i in range(0, len(texts), chunk)]
+        if not parts:
+            return np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def parse_headers(headers: Sequence[str]) -> dict[str, str]:

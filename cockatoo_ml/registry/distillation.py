@@ -9,7 +9,12 @@ from cockatoo_ml.settings import setting
 
 STUDENT_DIR = "student"  # inside the model directory
 CASCADE_FILE = "cascade.json"  # bands, measured agreement, answered share, candidates' figures
-TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agreed with the teacher this often
+TEACHER_CACHE_DIR = ".teacher_scores"  # inside the model directory: the teacher's scores, reused by the next run
+TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agrees with the teacher this often ...
+BAND_CONFIDENCE = 0.95  # ... by a one-sided Clopper-Pearson bound at this confidence (598 agreeing texts at least)
+BAND_MIN_TEXTS = 100  # and a side of a band holds at least this many band texts
+BAND_SHARE = 0.2  # of the train split, kept from the student to fit the bands (with the validation split)
+BAND_SEED = 0  # which rows are kept: the same on every run, so the teacher-score cache and the figures repeat
 CANDIDATES = ("static", "tfidf")  # students trained and measured; the one answering most texts is kept
 TEACHER_BATCH_TEXTS = 64  # texts per TextClassifier.score call while scoring the splits
 SPEED_BATCH_TEXTS = 64  # texts per student call when its speed is measured (as one /batch request)
@@ -27,7 +32,7 @@ class DistillSettings:
 
     model: Path = setting(help="Trained model directory (train_text.py output); writes <model>/student/.")
     data: Path | None = setting(
-        None, help="Prepared dataset whose train split teaches the student and whose validation split sets the bands. "
+        None, help="Prepared dataset whose train split teaches the student and whose validation split fits the bands. "
         "Default: the dataset the model was trained on (its training settings' 'data')."
     )
     texts: Path | None = setting(
@@ -36,12 +41,27 @@ class DistillSettings:
     candidates: list[str] = setting(
         default_factory=lambda: list(CANDIDATES),
         help="Students to train and measure: static (model2vec embeddings of the model itself), tfidf. The one "
-        "answering most validation texts is kept.",
+        "answering most band texts is kept.",
     )
     target_agreement: float = setting(
         TARGET_AGREEMENT,
-        help="A sure band holds the student's scores where its decision agreed with the teacher's this often on "
-        "validation (above 0.5, at most 1).",
+        help="A sure band holds the student's scores where its decision agrees with the teacher's at least this "
+        "often: the lower confidence bound on the agreement measured on the band texts (validation, --band-share, "
+        "--band-texts) must reach it (above 0.5, at most 1).",
+    )
+    band_confidence: float = setting(
+        BAND_CONFIDENCE, help="Confidence of that one-sided Clopper-Pearson bound (0: the measured agreement itself)."
+    )
+    band_min_texts: int = setting(BAND_MIN_TEXTS, help="A side of a band holds at least this many band texts.")
+    band_share: float = setting(
+        BAND_SHARE,
+        help="Share of the train split (and --texts) kept from the student to fit the bands with the validation "
+        "split: the teacher's scores need no labels, and more band texts vouch for wider bands.",
+    )
+    band_texts: Path | None = setting(
+        None,
+        help="Unlabelled texts, one per line, scored by the teacher to fit the bands only (never taught to the "
+        "student); lines also among the student's texts are left out.",
     )
     static_token_pattern: str | None = setting(
         None, help="Tokens matching this regular expression are left out of the static student's vocabulary "

@@ -33,17 +33,22 @@ def test_distill_writes_a_student_whose_figures_can_be_reproduced(
     extra = tmp_path / "texts.txt"
     extra.write_text("an unlabelled prompt\n\nanother one about a wallet\n")
     (model_copy / SETTINGS_FILE).write_text(json.dumps({"data": str(tiny_processed_dir)}))  # found from here
-    assert main(["--model", str(model_copy), "--texts", str(extra), "--candidates", "tfidf"]) == 0
+    # 36 validation texts cannot vouch for 99.5% by a confidence bound: here the point estimate decides.
+    loose = ["--band-share", "0", "--band-confidence", "0", "--band-min-texts", "1"]
+    assert main(["--model", str(model_copy), "--texts", str(extra), "--candidates", "tfidf", *loose]) == 0
 
     report = json.loads((model_copy / "student" / "cascade.json").read_text())
-    assert report["student"] == "tfidf" and report["target_agreement"] == 0.995
+    assert report["student"] == "tfidf" and report["target_agreement"] == 0.995 and report["band_confidence"] == 0
     assert report["teacher"]["train_texts"] == 120 + 2 and report["teacher"]["unlabelled_texts"] == 2
+    # The bands are fitted on the validation texts the student was not taught (each once).
+    dataset, labels = load_processed(tiny_processed_dir)
+    taught = {*dataset["train"]["text"], "an unlabelled prompt", "another one about a wallet"}
+    texts = list(dict.fromkeys(t for t in dataset["validation"]["text"] if t not in taught))
+    assert report["band_texts"] == {"validation": 36, "held_out_train": 0, "distinct": len(texts)} and texts
     assert set(report["candidates"]) == {"tfidf"} and report["test"]["texts"] == 36
     teacher = TextClassifier.load(model_copy)
     assert report["thresholds"] == teacher.thresholds
-    # Recompute the validation figures from the saved student, bands and the teacher.
-    dataset, labels = load_processed(tiny_processed_dir)
-    texts = dataset["validation"]["text"]
+    # Recompute the figures on those texts from the saved student, bands and the teacher.
     student = Student.load(model_copy / "student")
     bands = bands_from_dict(labels, report["bands"])
     answered = sure(student.scores(texts), bands).all(axis=1)
@@ -55,6 +60,34 @@ def test_distill_writes_a_student_whose_figures_can_be_reproduced(
     for band in report["bands"].values():
         assert band["agreement_low"] >= 0.995 and band["agreement_high"] >= 0.995
     assert not (model_copy / ".student.partial").exists()
+
+
+def test_bands_are_fitted_on_texts_the_student_never_saw(model_copy: Path, tiny_processed_dir: Path, tmp_path: Path) -> None:
+    from cockatoo_ml.data.contract import load_processed
+    from cockatoo_ml.distillation.run import held_out_rows
+
+    dataset, _ = load_processed(tiny_processed_dir)
+    train_texts = dataset["train"]["text"]
+    held = held_out_rows(120, 0.25)
+    band_file = tmp_path / "band.txt"
+    # Two new prompts, one text the student is taught (left out of the bands) and one held-out train text (counted
+    # once).
+    taught_text = train_texts[int(np.flatnonzero(~held)[0])]
+    held_text = train_texts[int(np.flatnonzero(held)[0])]
+    band_file.write_text(f"a new prompt about a parcel\nanother new prompt\n{taught_text}\n{held_text}\n")
+    main(["--model", str(model_copy), "--data", str(tiny_processed_dir), "--candidates", "tfidf",
+          "--band-share", "0.25", "--band-texts", str(band_file)])
+    report = json.loads((model_copy / "student" / "cascade.json").read_text())
+    assert report["teacher"]["train_texts"] == 90 and report["teacher"]["held_out_for_bands"] == 30
+    taught = {train_texts[i] for i in np.flatnonzero(~held)}
+    distinct = len((set(dataset["validation"]["text"]) | {train_texts[i] for i in np.flatnonzero(held)}
+                    | {"a new prompt about a parcel", "another new prompt"}) - taught)
+    assert report["band_texts"] == {"validation": 36, "held_out_train": 30, "band_texts": 4, "distinct": distinct}
+    assert report["validation"]["texts"] == distinct
+    # The defaults (95% confidence, 100 texts per side) place no band on ~70 texts: the student answers nothing.
+    assert report["band_confidence"] == 0.95 and report["band_min_texts"] == 100
+    assert all(band["texts_low"] == band["texts_high"] == 0 for band in report["bands"].values())
+    assert report["validation"]["answered_share"] == 0.0 and report["test"]["answered_share"] == 0.0
 
 
 def test_long_texts_are_never_answered_by_the_student(model_copy: Path, tiny_processed_dir: Path, tmp_path: Path) -> None:
@@ -69,7 +102,8 @@ def test_long_texts_are_never_answered_by_the_student(model_copy: Path, tiny_pro
     data = tmp_path / "long"
     save_processed(DatasetDict({"train": dataset["train"], "validation": Dataset.from_list(long_rows, features=features())}),
                    data, labels)
-    main(["--model", str(model_copy), "--data", str(data), "--candidates", "tfidf"])
+    main(["--model", str(model_copy), "--data", str(data), "--candidates", "tfidf", "--band-share", "0",
+          "--band-confidence", "0", "--band-min-texts", "1"])
     report = json.loads((model_copy / "student" / "cascade.json").read_text())
     assert report["validation"]["answered_share"] == 0.0 and "test" not in report
 
@@ -78,7 +112,8 @@ def test_both_candidates_are_measured_and_the_one_answering_most_is_kept(
     model_copy: Path, tiny_processed_dir: Path
 ) -> None:
     # A small static vocabulary (tokens of at most two characters) keeps model2vec's distillation quick.
-    main(["--model", str(model_copy), "--data", str(tiny_processed_dir), "--static-token-pattern", "^.{3,}$"])
+    main(["--model", str(model_copy), "--data", str(tiny_processed_dir), "--static-token-pattern", "^.{3,}$",
+          "--band-confidence", "0", "--band-min-texts", "1"])
     report = json.loads((model_copy / "student" / "cascade.json").read_text())
     shares = {kind: figures["validation"]["answered_share"] for kind, figures in report["candidates"].items()}
     assert set(shares) == {"static", "tfidf"} and shares[report["student"]] == max(shares.values())
@@ -94,6 +129,10 @@ def test_both_candidates_are_measured_and_the_one_answering_most_is_kept(
         (["--candidates", "bert"], ConfigError, "choose from static, tfidf"),
         (["--target-agreement", "1.5"], ConfigError, "--target-agreement"),
         (["--texts", "/nonexistent.txt"], DataError, "no such file"),
+        (["--band-texts", "/nonexistent.txt"], DataError, "--band-texts /nonexistent.txt: no such file"),
+        (["--band-confidence", "1"], ConfigError, "--band-confidence"),
+        (["--band-share", "-0.1"], ConfigError, "--band-share"),
+        (["--band-min-texts", "0"], ConfigError, "--band-min-texts"),
         ([], ModelLoadError, "pass --data DIR"),
     ],
 )
@@ -131,3 +170,20 @@ def test_train_text_student_builds_the_student_at_the_end_of_training(
     assert report["teacher"]["data"] == str(tiny_processed_dir) and report["student"] == "tfidf"
     assert set(report["bands"]) == {"scam", "violence", "nsfw", "harassment"}
     assert not parse_settings(args[:-1]).student  # off unless asked for
+
+
+def test_a_second_run_reuses_the_teachers_scores(
+    model_copy: Path, tiny_processed_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["--model", str(model_copy), "--data", str(tiny_processed_dir), "--candidates", "tfidf"]
+    main(args)
+    first = json.loads((model_copy / "student" / "cascade.json").read_text())
+    assert len(list((model_copy / ".teacher_scores").glob("*.npz"))) == 3  # train, validation, test
+
+    def no_transformer(self: TextClassifier, texts: list[str], ready: object = None) -> list:
+        raise AssertionError("the transformer scored texts again")
+
+    monkeypatch.setattr(TextClassifier, "score", no_transformer)
+    main([*args, "--band-confidence", "0", "--band-min-texts", "1"])  # other bands, same teacher scores
+    second = json.loads((model_copy / "student" / "cascade.json").read_text())
+    assert second["band_texts"] == first["band_texts"] and second["band_confidence"] == 0

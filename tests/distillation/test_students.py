@@ -9,17 +9,50 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from cockatoo_ml.distillation.students import Student, TfidfFeatures, _tfidf_pair, logits
+from cockatoo_ml.distillation.students import (
+    Student,
+    TfidfFeatures,
+    _tfidf_pair,
+    char_wb_ngrams,
+    logits,
+    word_ngrams,
+)
 from tests.conftest import EXAMPLES
 
 TEXTS = [text for texts in EXAMPLES.values() for text in texts] + ["Ünïcødé 😀 日本語 \u200b", "\x00\U0010ffff"]
 
 
+def scikit_learns_own_pair() -> list:
+    """scikit-learn's built-in analyzers with the student's other settings (ours replace them in the student)."""
+    word, char = _tfidf_pair(None)
+    word.set_params(analyzer="word", ngram_range=(1, 2), lowercase=True, norm=None)
+    char.set_params(analyzer="char_wb", ngram_range=(2, 5), lowercase=True, norm=None)
+    return [word, char]
+
+
+def test_our_analyzers_are_scikit_learns() -> None:
+    odd = ["  tabs\tand\n\nnew  lines ", "a b c I", "x", "", "ab", "abcd efghij", "Ünïcødé ÉCOLE straße",
+           "don't stop-me now!!", "日本語のテキスト", "emoji 😀😀 here", "\u00a0nbsp\u2003em space", "ǅungla İstanbul"]
+    word, char = scikit_learns_own_pair()
+    for text in [*TEXTS, *odd]:
+        assert word_ngrams(text) == word.build_analyzer()(text)
+        assert char_wb_ngrams(text) == char.build_analyzer()(text)
+
+
+def test_serving_a_student_never_imports_scikit_learn(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    Student.fit(TfidfFeatures.fit(TEXTS), TEXTS, np.full((len(TEXTS), 1), 0.3), ["violence"]).save(tmp_path)
+    code = ("import sys; from pathlib import Path; from cockatoo_ml.distillation.students import Student; "
+            f"Student.load(Path({str(tmp_path)!r})).scores(['a text']); print('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_tfidf_features_equal_scikit_learns_normalised_over_both_parts() -> None:
     features = TfidfFeatures.fit(TEXTS)
-    word, char = _tfidf_pair(None)
+    word, char = scikit_learns_own_pair()
     for vectorizer in (word, char):
-        vectorizer.set_params(norm=None)
         vectorizer.fit(TEXTS)
     probe = [*TEXTS, "never seen before zzzz", ""]
     reference = sparse.hstack([word.transform(probe), char.transform(probe)]).toarray()
@@ -61,3 +94,18 @@ def test_a_damaged_student_fails_to_load(tmp_path: Path, damage, error: type) ->
     damage(tmp_path)
     with pytest.raises(error):
         Student.load(tmp_path)
+
+
+def test_scores_are_the_sigmoid_of_the_head_even_at_the_extremes() -> None:
+    import warnings
+
+    from scipy.special import expit
+
+    features = TfidfFeatures.fit(TEXTS)
+    x = features.transform(TEXTS).toarray()
+    coef = np.array([[1000.0] * x.shape[1], [-1000.0] * x.shape[1], [0.5] * x.shape[1]], dtype=np.float32)
+    student = Student(features, coef, np.array([0.0, 0.0, -0.1]), ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning
+        scores = student.scores(TEXTS)
+    assert np.allclose(scores, expit(x @ coef.T.astype(np.float64) + np.array([0.0, 0.0, -0.1])), rtol=1e-6, atol=1e-12)
