@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the inference API with Hypercorn: ./start_api.sh [HOST] [PORT] [WORKERS]   (defaults 0.0.0.0 8000 1)
 # Each worker is a process with its own copy of the model. Settings come from COCKATOO_* variables or .env
-# (README, "Configuration"); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests.
+# (README, "Configuration"); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests,
+# COCKATOO_HEADER_TIMEOUT_S how long a client has to send its request line and headers (Hypercorn's --keep-alive).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +10,13 @@ HOST=${1:-0.0.0.0}
 PORT=${2:-8000}
 WORKERS=${3:-1}
 GRACEFUL_TIMEOUT=${COCKATOO_GRACEFUL_TIMEOUT:-30}
+# Hypercorn's keep-alive timer runs from the connection's start (or the previous answer) until a request's
+# headers are complete, so it also ends clients that trickle their headers (408, cockatoo_ml/serving/protocol.py).
+HEADER_TIMEOUT=${COCKATOO_HEADER_TIMEOUT_S:-5}
+if ! [[ "$HEADER_TIMEOUT" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: COCKATOO_HEADER_TIMEOUT_S must be a whole number of seconds, at least 1; got '$HEADER_TIMEOUT'" >&2
+  exit 2
+fi
 # Each worker gives its forward passes an equal share of the cores, not all of them (oversubscribed threads
 # would slow every worker down).
 export COCKATOO_WORKERS="$WORKERS"
@@ -29,7 +37,7 @@ echo "Starting Cockatoo ML inference API (Quart/Hypercorn) on http://$HOST:$PORT
 echo "  model: ${COCKATOO_MODEL_DIR:-constellation_one_text}"
 echo "  GET  /health   POST /predict   POST /batch   GET /metrics   GET /docs"
 
-ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT")
+ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT" --keep-alive "$HEADER_TIMEOUT")
 # One worker runs inside Hypercorn's own process (--workers 0): no extra process, and a failed start-up
 # (say, no model directory) exits non-zero. exec: Hypercorn itself gets SIGTERM and shuts down gracefully.
 if [ "$WORKERS" = "1" ]; then

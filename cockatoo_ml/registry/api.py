@@ -15,6 +15,9 @@ from cockatoo_ml.registry.paths import MODEL_DIR
 ENV_PREFIX = "COCKATOO_"
 # Hypercorn's own default is 3 s; a /batch on a big model can take longer, so start_api.sh passes this.
 GRACEFUL_TIMEOUT_S = 30
+# COCKATOO_HEADER_TIMEOUT_S: seconds to send a request line and headers (slower: 408), and to keep an idle
+# connection; Hypercorn enforces it (--keep-alive, passed by start_api.sh; Hypercorn's own default is also 5).
+HEADER_TIMEOUT_S = 5
 DTYPES = ("auto", "float32", "bfloat16", "int8")
 
 
