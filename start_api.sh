@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the inference API with Hypercorn: ./start_api.sh [HOST] [PORT] [WORKERS]   (defaults 0.0.0.0 8000 1)
 # Each worker is a process with its own copy of the model. Settings come from COCKATOO_* variables or .env
-# (docs/configuration.md); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests.
+# (docs/configuration.md); COCKATOO_GRACEFUL_TIMEOUT is how long SIGTERM waits for in-flight requests,
+# COCKATOO_HEADER_TIMEOUT_S how long a client has to send its request line and headers (Hypercorn's --keep-alive).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,15 +28,14 @@ else
 fi
 
 # What the app will use, .env included, from the settings layer (a malformed setting stops here, in one line).
-SETTINGS=$("$PYTHON" -m cockatoo_ml.registry --get serving model_dir graceful_timeout_s)
-MODEL_DIR=${SETTINGS%$'\n'*}
-GRACEFUL_TIMEOUT=${SETTINGS##*$'\n'}
+SETTINGS=$("$PYTHON" -m cockatoo_ml.registry --get serving model_dir graceful_timeout_s header_timeout_s)
+{ read -r MODEL_DIR; read -r GRACEFUL_TIMEOUT; read -r HEADER_TIMEOUT; } <<< "$SETTINGS"
 
 echo "Starting Cockatoo ML inference API (Quart/Hypercorn) on http://$HOST:$PORT with $WORKERS worker(s)"
 echo "  model: $MODEL_DIR"
 echo "  GET  /health   POST /predict   POST /batch   GET /metrics   GET /docs"
 
-ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT")
+ARGS=(app:app --bind "$HOST:$PORT" --graceful-timeout "$GRACEFUL_TIMEOUT" --keep-alive "$HEADER_TIMEOUT")
 # One worker runs inside Hypercorn's own process (--workers 0): no extra process, and a failed start-up
 # (say, no model directory) exits non-zero. exec: Hypercorn itself gets SIGTERM and shuts down gracefully.
 if [ "$WORKERS" = "1" ]; then

@@ -22,3 +22,10 @@ def configure_logging(level: str | int | None = None) -> None:
         for noisy in ("httpx", "urllib3", "filelock", "fsspec", "hpack", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
+
+def escape_for_log(value: str) -> str:
+    """``value`` with every non-printable character (newlines, ANSI escapes, bidi controls) written as a Python
+    escape, so a client cannot forge or hide log lines."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in value)

@@ -115,6 +115,15 @@ class ServingSettings:
         help="Whole seconds start_api.sh lets in-flight requests finish after SIGTERM.",
     )
 
+    # Hypercorn enforces it (--keep-alive, which start_api.sh passes): its keep-alive timer runs from a connection's
+    # start (or its previous answer) until a request's headers are complete, so it also ends trickled headers (408).
+    header_timeout_s: int = setting(
+        5, env="COCKATOO_HEADER_TIMEOUT_S", flag=False, ge=1,
+        help="Whole seconds a client has to send its request line and headers (slower: 408), and an idle "
+        "keep-alive connection stays open; start_api.sh passes it as Hypercorn's --keep-alive (with plain "
+        "`hypercorn app:app`, pass --keep-alive yourself).",
+    )
+
     def __post_init__(self) -> None:
         for queue, item in (("max_queue_tokens", "max_request_tokens"), ("max_queue_texts", "max_batch_texts")):
             if getattr(self, queue) < getattr(self, item):

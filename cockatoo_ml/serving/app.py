@@ -40,8 +40,9 @@ from werkzeug.exceptions import (
 
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
-from cockatoo_ml.logging import configure_logging
+from cockatoo_ml.logging import configure_logging, escape_for_log
 from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
+from cockatoo_ml.serving import protocol
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
 from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
@@ -122,14 +123,6 @@ def _walk_schemas(schema: Any) -> list[dict[str, Any]]:
     return found
 
 
-def escape_for_log(value: str) -> str:
-    """``value`` with every non-printable character (newlines, ANSI escapes, bidi controls) written as a Python
-    escape, so a client cannot forge or hide log lines."""
-    if value.isprintable() and "\\" not in value:
-        return value
-    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in value)
-
-
 class ServingMetrics:
     """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
 
@@ -151,6 +144,10 @@ class ServingMetrics:
         self.answered = Counter(
             "cockatoo_answered_texts", "Texts answered, by tier (the cascade's student or the model)", ["tier"],
             registry=self.registry,
+        )
+        self.protocol_rejections = Counter(
+            "cockatoo_protocol_rejections", "Requests Hypercorn turned down before the app saw them (protocol.py)",
+            ["status", "reason"], registry=self.registry,
         )
 
     def render(self) -> Response:
@@ -227,6 +224,10 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     budget = TokenBudget(classifier.tokenizer, settings.max_text_tokens, settings.max_request_tokens)
     cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier)
     tiers = TieredScorer(batcher, classifier, cascade, on_answered=lambda tier, n: metrics.answered.labels(tier).inc(n))
+    protocol.install()  # Hypercorn's own rejections (400/408/431/501) are explained, logged and counted
+    app.extensions[protocol.LISTENER_KEY] = lambda status, reason: metrics.protocol_rejections.labels(
+        str(status), reason
+    ).inc()
     app.extensions["cockatoo"] = {
         "settings": settings, "classifier": classifier, "batcher": batcher, "cascade": cascade,
     }

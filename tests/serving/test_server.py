@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cockatoo_ml.registry.serving import ServingSettings
 from tests.conftest import EXAMPLES, REPO_ROOT, free_port
 from tests.serving.http_server import Server, server_env
 
@@ -42,6 +43,11 @@ def test_predict_and_batch_over_http(server: Server) -> None:
     assert set(predict.json()) >= {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
     batch = requests.post(f"{server.url}/batch", json={"texts": TEXTS[:5]}, timeout=10).json()
     assert batch["count"] == 5 and [r["text"] for r in batch["results"]] == TEXTS[:5]
+
+
+def test_start_api_gives_hypercorn_the_default_header_timeout(server: Server) -> None:
+    arguments = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")  # exec'd: Hypercorn's pid
+    assert arguments[arguments.index(b"--keep-alive") + 1] == str(ServingSettings().header_timeout_s).encode()
 
 
 def test_errors_over_http(server: Server) -> None:
