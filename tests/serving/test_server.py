@@ -87,7 +87,7 @@ def _batches_scored(server: Server) -> float:
 
 
 def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from cockatoo_ml.serving.model import thread_plan
+    from cockatoo_ml.serving.runtime import thread_plan
 
     port = free_port()
     env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir))
