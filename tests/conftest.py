@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 from pathlib import Path
 
 import pytest
@@ -54,13 +53,6 @@ EXAMPLES: dict[str, list[str]] = {
         "The history lesson covered the causes of the First World War",
     ],
 }
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (for servers started by tests)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_rows(n: int, labels: tuple[str, ...] = LABELS, seed: int = 0) -> list[dict]:
