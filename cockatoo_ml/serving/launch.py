@@ -103,8 +103,7 @@ class ServerProcess:
             time.sleep(0.2)
 
     def output(self) -> str:
-        """Everything the server has written so far (stdout and stderr)."""
-        self._log.flush()
+        """Everything the server has written so far (stdout and stderr), also after it stopped."""
         return self.log_path.read_text(errors="replace")
 
     def terminate(self, timeout: float = 30.0) -> int:

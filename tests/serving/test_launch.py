@@ -66,6 +66,7 @@ def test_wait_ready_returns_once_health_answers_and_terminate_stops_it(script: P
         assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
         assert "loading" in server.output()
     assert server.process.returncode == 0  # SIGTERM, handled
+    assert "loading" in server.output()  # still readable once stopped (for assertion messages)
 
 
 def test_a_server_that_exits_is_not_ready_and_its_output_says_why(tmp_path: Path) -> None:
