@@ -83,9 +83,10 @@ class ServerProcess:
         command = [str(hypercorn), app, "--bind", f"{LOOPBACK}:{port}", "--workers", "0", *options]
         return cls(command, port, log_path, env)
 
-    def wait_ready(self, timeout: float = 300.0) -> ServerProcess:
-        """Return once ``GET /health`` answers 200 (loading a model on a busy CPU can take minutes); raise
-        ``ServerNotReady`` if the process exits first or ``timeout`` seconds pass (then it is killed)."""
+    def wait_ready(self, timeout: float = 600.0) -> ServerProcess:
+        """Return once ``GET /health`` answers 200; raise ``ServerNotReady`` if the process exits first or
+        ``timeout`` seconds pass (then it is killed). Importing torch and loading a model took over 5 minutes on
+        a shared 2-core machine busy with a training run."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

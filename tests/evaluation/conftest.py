@@ -19,7 +19,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_API_KEY=API_KEY,
                              COCKATOO_MAX_BATCH_TEXTS="4", COCKATOO_MAX_QUEUE_TEXTS="64", COCKATOO_DTYPE="float32")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = ServerProcess.start_api(free_port(), log_path, env)
-    running.wait_ready(timeout=300)  # a shared, busy CPU can take minutes to import and load
+    running = ServerProcess.start_api(free_port(), log_path, env).wait_ready()
     yield running
     assert running.terminate() == 0, running.output()
