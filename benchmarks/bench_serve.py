@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +46,7 @@ import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
+from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment  # noqa: E402
 from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
 
 DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
@@ -144,42 +143,17 @@ class Measured:
         return 1000 * (statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0])
 
 
-class ServerProcess:
-    def __init__(self, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        with log.open("wb") as sink:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+def peak_rss_mb(server: ServerProcess) -> float:
+    """Peak resident memory (VmHWM) of the server process and any worker children."""
+    import psutil
 
-    def wait_ready(self) -> ServerProcess:
-        deadline = time.monotonic() + 600  # three servers starting at once on a busy shared CPU
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text(errors='replace')}")
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        raise RuntimeError(f"server not ready:\n{self.log.read_text(errors='replace')}")
-
-    def peak_rss_mb(self) -> float:
-        """Peak resident memory (VmHWM) of the server process and any worker children."""
-        import psutil
-
-        total = 0.0
-        for proc in [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1]) / 1024
-        return total
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+    root = psutil.Process(server.process.pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def drive(url: str, path: str, payloads: list[list[dict]], texts_per_request: int, into: Measured) -> None:
@@ -246,12 +220,6 @@ def make_minilm_checkpoint(out: Path) -> Path:
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def score_alone(classifier: TextClassifier, batches: list[list[str]], into: Measured) -> None:
@@ -352,8 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cockatoo_bench_") as tmp:
         model_dir = args.model_dir or str(make_minilm_checkpoint(Path(tmp) / "minilm_4labels"))
         cascade = (Path(model_dir) / "student").is_dir()
-        env = {k: v for k, v in SERVER_ENVIRON.items() if not k.startswith("COCKATOO_")}
-        env.update(COCKATOO_MODEL_DIR=model_dir, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env = server_environment(SERVER_ENVIRON, COCKATOO_MODEL_DIR=model_dir)
         ours_env = {**env, "COCKATOO_DTYPE": args.dtype}
         print(f"model {model_dir}; our dtype {args.dtype}; cascade {'on' if cascade else 'off (no student/)'}; "
               f"streams {({k: len(v) for k, v in streams.items()})}; cpus {os.cpu_count()}; load {os.getloadavg()}",
@@ -361,28 +328,27 @@ def main(argv: list[str] | None = None) -> int:
         ports = {name: free_port() for name in ("transformer", "cascade", "naive")}
         plan = {"transformer": "off", **({"cascade": "on"} if cascade else {})}
         servers = {
-            name: ServerProcess(
-                ["bash", "start_api.sh", "127.0.0.1", str(ports[name]), "1"], {**ours_env, "COCKATOO_CASCADE": switch},
-                ports[name], Path(tmp) / f"{name}.log",
+            name: ServerProcess.start_api(
+                ports[name], Path(tmp) / f"{name}.log", {**ours_env, "COCKATOO_CASCADE": switch}
             )
             for name, switch in plan.items()
         }
         servers["naive"] = ServerProcess(
             [sys.executable, __file__, "--serve_naive", "--model_dir", model_dir, "--port", str(ports["naive"])],
-            env, ports["naive"], Path(tmp) / "naive.log",
+            ports["naive"], Path(tmp) / "naive.log", env,
         )
         try:
             for server in servers.values():
-                server.wait_ready()
+                server.wait_ready(timeout=600)  # three servers starting at once on a busy shared CPU
             classifier = load_model_alone(model_dir, args.dtype)
             results = {name: run_rounds(servers, classifier, texts, args, name) for name, texts in streams.items()}
-            rss = {name: server.peak_rss_mb() for name, server in servers.items()}
+            rss = {name: peak_rss_mb(server) for name, server in servers.items()}
             splits = {name: time_split(classifier, model_dir, texts[:512], args.batch_size)
                       for name, texts in streams.items()} if cascade else {}
             student_mb = student_memory_mb(model_dir) if cascade else None
         finally:
             for server in servers.values():
-                server.stop()
+                server.terminate(timeout=60)
     for name, stream_results in results.items():
         print_table(name, stream_results, rss, splits.get(name), args)
     if student_mb is not None:

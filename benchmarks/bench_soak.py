@@ -29,8 +29,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import requests  # noqa: E402
 
-from benchmarks.bench_serve import DEFAULT_TEXTS, SERVER_ENVIRON, ServerProcess, free_port, load_texts  # noqa: E402
+from benchmarks.bench_serve import DEFAULT_TEXTS, SERVER_ENVIRON, load_texts  # noqa: E402
 from cockatoo_ml.cli import run_main  # noqa: E402
+from cockatoo_ml.serving.launch import ServerProcess, free_port  # noqa: E402
 
 
 @dataclass
@@ -124,10 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     url = args.url
     if not url:
-        port = free_port()
         env = {**SERVER_ENVIRON, "COCKATOO_MODEL_DIR": args.model_dir, "HF_HUB_OFFLINE": "1"}
         log = Path(tempfile.mkdtemp(prefix="bench_soak_")) / "server.log"
-        server = ServerProcess(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log).wait_ready()
+        server = ServerProcess.start_api(free_port(), log, env).wait_ready(timeout=600)
         url = server.url
         print(f"server log: {log}")
     try:
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         rss_end = rss_mb(server) if server else float("nan")
     finally:
         if server:
-            server.stop()
+            server.terminate(timeout=60)
     report(args, outcomes, wall, rss_start, rss_end, health)
     return 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 from pathlib import Path
 
 import pytest
@@ -61,13 +60,6 @@ FIXTURE_CREDITS = {
     "fixture_0": ("CC-BY-NC-4.0 (non-commercial)", "Zero, Z. (2024). The fixture_0 texts."),
     "fixture_1": ("MIT", "One, O. (2024). The fixture_1 texts."),
 }
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (for servers started by tests)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_rows(n: int, labels: tuple[str, ...] = LABELS, seed: int = 0) -> list[dict]:

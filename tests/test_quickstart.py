@@ -11,18 +11,15 @@ import json
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import free_port
+from cockatoo_ml.serving.launch import ServerProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO_ROOT / "quickstart.sh"
@@ -213,32 +210,12 @@ def test_second_run_reuses_data_and_model(demo_run: DemoRun) -> None:
 def served_demo(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, list[str]]]:
     """``./quickstart.sh --port P`` reusing the demo model; yields the port and the curl lines it printed."""
     port = free_port()
+    command = [str(QUICKSTART), "--port", str(port), *demo_run.dir_args]
     log_path = tmp_path_factory.mktemp("serve") / "quickstart.log"
-    with log_path.open("w") as log:  # a file, not a pipe: nobody has to keep draining the server's output
-        process = subprocess.Popen(
-            [str(QUICKSTART), "--port", str(port), *demo_run.dir_args], cwd=REPO_ROOT, env=quickstart_env(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + SERVE_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail("quickstart.sh exited before serving:\n" + log_path.read_text()[-3000:])
-            if time.monotonic() > deadline:
-                pytest.fail("the server did not answer /health in time:\n" + log_path.read_text()[-3000:])
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        yield port, [line.strip() for line in log_path.read_text().splitlines() if line.startswith("curl ")]
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    # Its own process group: quickstart.sh starts the server as a child, and both are stopped at the end.
+    with ServerProcess(command, port, log_path, quickstart_env(), own_group=True) as served:
+        served.wait_ready(timeout=SERVE_TIMEOUT_S)
+        yield port, [line.strip() for line in served.output().splitlines() if line.startswith("curl ")]
 
 
 def run_curl(command: str) -> dict:

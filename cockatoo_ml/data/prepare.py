@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from cockatoo_ml.data.mapping import map_labels, require_columns
 from cockatoo_ml.data.readers import find_source_files, read_source_file
 from cockatoo_ml.data.sources import SourceSpec, check_unique_names, load_source_set, select_sources
 from cockatoo_ml.errors import ConfigError, DataError
+from cockatoo_ml.publish import publish_dir
 from cockatoo_ml.registry import data as defaults
 from cockatoo_ml.registry.data import PrepareSettings
 from cockatoo_ml.registry.labels import active_labels
@@ -277,21 +277,10 @@ def check_output(output: Path) -> None:
         raise ConfigError(f"{output} exists and is not a prepared dataset; choose another --output or remove it")
 
 
-def staging_dir(output: Path) -> Path:
-    return output.with_name(f".{output.name}.tmp-{os.getpid()}")
-
-
-def write_output(output: Path, dataset: DatasetDict, labels: Sequence[str], meta: dict, stats: dict) -> None:
-    """Save into the staging folder (which already holds the settings), then swap it in, so a failed run
-    leaves the previous data intact."""
-    staging = staging_dir(output)
-    save_processed(dataset, staging, labels, meta)
-    (staging / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
-    retired = output.with_name(f".{output.name}.old-{os.getpid()}")
-    if output.exists():
-        output.rename(retired)
-    staging.rename(output)
-    shutil.rmtree(retired, ignore_errors=True)
+def write_output(staged: Path, dataset: DatasetDict, labels: Sequence[str], meta: dict, stats: dict) -> None:
+    """The prepared dataset and its stats, in the staging folder that ``publish_dir`` swaps in when all is written."""
+    save_processed(dataset, staged, labels, meta)
+    (staged / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
 
 
 def prepare(settings: PrepareSettings) -> dict:
@@ -303,17 +292,17 @@ def prepare(settings: PrepareSettings) -> dict:
     check_output(output)
     resolved = {**asdict(settings), "sources": origin, "raw_dir": str(raw_dir), "labels": labels,
                 "source_names": [s.name for s in specs], "ratios": dict(zip(SPLITS, ratios.tolist()))}
-    staging = staging_dir(output)
-    shutil.rmtree(staging, ignore_errors=True)
-    report_settings("prepare", resolved, save_to=staging / defaults.PREPARE_SETTINGS_FILE)
-    try:
-        return prepare_into(settings, specs, raw_dir, labels, ratios, output, resolved)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only left behind when the run failed
+    # Written aside and swapped in whole: a failed run leaves the previous data intact.
+    with publish_dir(output) as staged:
+        report_settings("prepare", resolved, save_to=staged / defaults.PREPARE_SETTINGS_FILE)
+        stats = prepare_into(settings, specs, raw_dir, labels, ratios, staged, resolved)
+    log.info("saved %s rows to %s (%s)", sum(stats["rows"].values()), output,
+             ", ".join(f"{k} {v}" for k, v in stats["rows"].items()))
+    return stats
 
 
 def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir: Path, labels: list[str],
-                 ratios: np.ndarray, output: Path, resolved: dict) -> dict:
+                 ratios: np.ndarray, staged: Path, resolved: dict) -> dict:
     reports = [SourceReport(spec.name) for spec in specs]
     rows = load_all(specs, raw_dir, labels, reports)
     n_sources = len(specs)
@@ -354,9 +343,7 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
                for spec, report in zip(specs, reports) if report.kept]
     warn_non_commercial(credits, "the prepared data")
     meta = {"sources": resolved["source_names"], "seed": settings.seed, CREDITS_KEY: [asdict(c) for c in credits]}
-    write_output(output, dataset, labels, meta, stats)
-    log.info("saved %s rows to %s (%s)", sum(stats["rows"].values()), output,
-             ", ".join(f"{k} {v}" for k, v in stats["rows"].items()))
+    write_output(staged, dataset, labels, meta, stats)
     return stats
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from cockatoo_ml.artifacts import SETTINGS_FILE
 from cockatoo_ml.distillation.bands import Band, BandRule, cascade_agreement, sure, sure_bands
 from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.publish import publish_dir
 from cockatoo_ml.registry import distillation as defaults
 from cockatoo_ml.registry.distillation import DistillSettings
 from cockatoo_ml.serving.model import TextClassifier
@@ -233,16 +233,9 @@ def build_student(settings: DistillSettings) -> Path:
 def write_student_dir(model_dir: Path, student: Student, report: dict[str, Any]) -> Path:
     """Write beside, then swap in: a server starting meanwhile sees the old student or the new, never half."""
     target = model_dir / defaults.STUDENT_DIR
-    staged = model_dir / f".{defaults.STUDENT_DIR}.partial"
-    shutil.rmtree(staged, ignore_errors=True)
-    student.save(staged)
-    (staged / defaults.CASCADE_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    old = model_dir / f".{defaults.STUDENT_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staged.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    with publish_dir(target) as staged:
+        student.save(staged)
+        (staged / defaults.CASCADE_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return target
 
 

@@ -46,15 +46,8 @@ from cockatoo_ml.serving import protocol
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
 from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
-from cockatoo_ml.serving.model import (
-    HeapTrimmer,
-    ReadyCallback,
-    TextClassifier,
-    TextScore,
-    UnknownLabelError,
-    first_line,
-    thread_plan,
-)
+from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore, UnknownLabelError, first_line
+from cockatoo_ml.serving.runtime import HeapTrimmer, thread_plan
 from cockatoo_ml.serving.schemas import (
     THRESHOLD_TAGS,
     BatchRequest,

@@ -28,7 +28,6 @@ from cockatoo_ml.serving.batcher import MicroBatcher
 from cockatoo_ml.serving.model import TextClassifier, TextScore, first_line
 
 Tier = Literal["student", "model"]
-TIERS: tuple[Tier, ...] = ("student", "model")
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,14 @@ Texts longer than the model's window are split into overlapping windows
 and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
 sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
 compute) small and memory bounded. Those passes may run on several threads at once (``parallel_passes``), and a
-caller can be told about each text as soon as its last window is scored.
+caller can be told about each text as soon as its last window is scored. How the model uses the machine
+(precision, threads, memory) is ``runtime.py``'s business.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,8 +22,8 @@ import torch
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
-from cockatoo_ml.modeling import load_classifier
 from cockatoo_ml.registry.serving import MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
+from cockatoo_ml.serving.runtime import load_in_precision, precision_of
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +88,7 @@ class TextClassifier:
 
     @property
     def dtype(self) -> str:
-        if _is_quantized(self.model):
-            return "int8"
-        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return precision_of(self.model)
 
     @classmethod
     def load(
@@ -122,14 +118,9 @@ class TextClassifier:
         if torch_threads:
             torch.set_num_threads(torch_threads)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if dtype == "int8" and device.type != "cpu":
-            raise ModelLoadError("COCKATOO_DTYPE=int8 (dynamic quantisation) runs on the CPU only; use auto on a GPU")
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            # Loaded straight in the serving precision: no float32 copy on the way (peak memory).
-            model = load_classifier(model_dir, dtype=_resolve_dtype(dtype, device))
-            if dtype == "int8":
-                model = _quantize_int8(model)
+            model = load_in_precision(model_dir, dtype, device)
         except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
             raise ModelLoadError(
                 f"cannot load the model in {model_dir.resolve()} ({first_line(exc)}); expected {EXPECTED_FILES}"
@@ -263,91 +254,10 @@ def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
     raise ModelLoadError("the tokenizer's special-token template could not be read; it cannot split long texts")
 
 
-def thread_plan(model_threads: int = 0, torch_threads: int = 0, processes: int = 1) -> tuple[int, int]:
-    """(forward passes run at once, torch threads inside each) for this process's share of the cores when
-    ``processes`` server processes share them; 0 means automatic.
-
-    Two passes at once by default: on a CPU one forward pass of a small encoder cannot keep two cores busy
-    (MiniLM int8 on 2 cores: 2 passes x 1 thread scored 1.24x the texts/s of 1 pass x 2 threads)."""
-    machine = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    cores = max(1, machine // max(1, processes))
-    batches = model_threads or (2 if cores >= 2 else 1)
-    return batches, torch_threads or max(1, cores // batches)
-
-
-class HeapTrimmer:
-    """Hands freed heap memory back to the operating system, at most once every ``interval_s`` seconds.
-
-    Passes over texts of every length allocate and free activations of every size; glibc keeps the freed
-    memory, fragmented, and the server's resident memory crept up by ~100 MB under /predict traffic (MiniLM,
-    bfloat16: peak 734-746 MB). ``malloc_trim`` after a batch, at most every 0.1 s, kept the peak at 667-681 MB
-    with no measurable loss of texts/s (one call takes 2-8 ms, on a model thread, not the event loop). A no-op
-    where the C library has no ``malloc_trim``."""
-
-    def __init__(self, interval_s: float = 0.1, trim: Callable[[int], int] | None = None) -> None:
-        self.interval_s = interval_s
-        self._trim = trim if trim is not None else _malloc_trim()
-        self._last = float("-inf")
-        self._lock = threading.Lock()
-
-    @property
-    def available(self) -> bool:
-        return self._trim is not None
-
-    def __call__(self) -> None:
-        if self._trim is None:
-            return
-        with self._lock:  # two scoring threads finishing together need only one trim
-            now = time.monotonic()
-            if now - self._last < self.interval_s:
-                return
-            self._last = now
-        self._trim(0)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-
-
 def first_line(exc: BaseException) -> str:
     """An exception as one short line, for messages that must stay one line."""
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower); int8 is
-    loaded in float32 and quantised afterwards."""
-    if name == "int8":
-        return torch.float32
-    if name == "auto":
-        if device.type == "cuda":
-            native = torch.cuda.is_bf16_supported()
-        else:
-            native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        name = "bfloat16" if native else "float32"
-    return getattr(torch, name)
-
-
-def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of the linear layers (weights int8, activations quantised per batch): most of
-    an encoder's time is in those matrix products, and int8 kernels use the CPU's VNNI instructions."""
-    import warnings
-
-    with warnings.catch_warnings():  # torch announces quantised tensors' move to torchao; the API still works
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def _is_quantized(model: torch.nn.Module) -> bool:
-    return any(type(module).__module__.startswith("torch.ao.nn.quantized") for module in model.modules())
 
 
 def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) -> int:

@@ -42,6 +42,7 @@ from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_
 from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
+from cockatoo_ml.publish import staging_dir, swap_into_place
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry import training as defaults
 from cockatoo_ml.registry.models import resolve_base_model
@@ -259,32 +260,6 @@ def _label_stats(train: Dataset, names: Sequence[str], pos_weight: torch.Tensor)
     }
 
 
-def replace_dir_atomically(staged: Path, target: Path) -> None:
-    """Move a finished directory into place: the old one (if any) is renamed away first, then deleted, so
-    ``target`` is at every moment either the old complete model or the new complete model (or briefly absent)."""
-    _give_files_umask_permissions(staged)
-    old = target.with_name(f".{target.name}.old-{int(time.time())}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staged, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _give_files_umask_permissions(folder: Path) -> None:
-    # save_pretrained writes model.safetensors through a private temp file (mode 0600); a server running as
-    # another user (a container, a service account) could then not read the weights.
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in folder.rglob("*"):
-        if path.is_file():
-            path.chmod(0o666 & ~umask)
-
-
-def _staging_dir(target: Path) -> Path:
-    # Same parent as the target so the final rename stays on one filesystem (and so is atomic).
-    return target.with_name(f".{target.name}.partial")
-
-
 # --- entry points ----------------------------------------------------------------------------------------------
 
 
@@ -349,7 +324,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
 
     # Every rank predicts (results are gathered across processes); rank 0 writes.
     predictions = {name: _predict(trainer, tokenized[name]) for name in defaults.EVAL_SPLITS if name in tokenized}
-    staged = _staging_dir(settings.output_dir)
+    staged = staging_dir(settings.output_dir)  # published whole by swap_into_place, or not at all
     if trainer.is_world_process_zero():
         shutil.rmtree(staged, ignore_errors=True)  # a leftover of an interrupted earlier run
     trainer.accelerator.wait_for_everyone()
@@ -370,7 +345,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         _write_model_dir(staged, resolved, label_names, thresholds, results, predictions["validation"], dataset,
                          _label_stats(dataset["train"], label_names, pos_weight), training_data)
         _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
-        replace_dir_atomically(staged, settings.output_dir)
+        swap_into_place(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
         log.info("validation metrics (%s vs tuned thresholds):\n%s", DEFAULT_THRESHOLD,
                  metrics_table(label_names, results["validation"][AT_DEFAULT], results["validation"][AT_TUNED]))

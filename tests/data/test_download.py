@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import pytest
 from cockatoo_ml.data import download
 from cockatoo_ml.data.download import download_sources, format_summary
 from cockatoo_ml.data.sources import LabelRule, SourceSpec
+from cockatoo_ml.serving.launch import free_port
 
 from .helpers import spec
 
@@ -19,12 +19,6 @@ def hub_spec(name: str = "toy", patterns: tuple[str, ...] = ("data/*.csv",)) -> 
     return spec(name, hub_repo="someone/toy", files=patterns, labels={"scam": LabelRule(columns=("label",))})
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:  # bind and release: nothing listens there afterwards
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "download_data.py"), *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120)
@@ -32,7 +26,7 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_unreachable_hub_gives_one_line_per_source_and_exit_1(tmp_path: Path) -> None:
     result = run_cli("--raw-dir", str(tmp_path), "--only", "phishing", "toxic_chat",
-                     HF_HUB_OFFLINE="0", HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
+                     HF_HUB_OFFLINE="0", HF_ENDPOINT=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     output = result.stdout + result.stderr
     assert "Traceback" not in output

@@ -175,6 +175,18 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_prepared_dataset(tmp_path: 
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
 
 
+def test_a_run_that_fails_midway_leaves_the_previous_dataset_intact(tmp_path: Path) -> None:
+    alpha = [json.dumps({"text": f"alpha {i}", "scam": i % 2, "harassment": 0}) for i in range(30)]
+    make_raw(tmp_path, alpha, "text,violence,harassment\n" + "".join(f"beta {i},{i % 2},0\n" for i in range(30)))
+    prepare(settings(tmp_path))
+    before = {str(p): p.read_bytes() for p in sorted((tmp_path / "out").rglob("*")) if p.is_file()}
+    (tmp_path / "raw" / "beta" / "b.csv").write_text("text,violence,harm\nb,1,0\n")  # fails after alpha is read
+    with pytest.raises(DataError, match="column 'harassment' not found"):
+        prepare(settings(tmp_path))
+    assert {str(p): p.read_bytes() for p in sorted((tmp_path / "out").rglob("*")) if p.is_file()} == before
+    assert not list(tmp_path.glob(".out.*"))  # its staging folder is gone too
+
+
 def test_bad_ratios_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must all be > 0"):
         prepare(settings(tmp_path, test_ratio=0.0))

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.serving.test_server import Server, server_env
+from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment
 
 API_KEY = "evaluation-test-key"
 
 
 @pytest.fixture(scope="package")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real Hypercorn server with an API key and a /batch limit of 4 texts."""
-    port = free_port()
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_API_KEY=API_KEY,
-                     COCKATOO_MAX_BATCH_TEXTS="4", COCKATOO_MAX_QUEUE_TEXTS="64", COCKATOO_DTYPE="float32")
+    env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_API_KEY=API_KEY,
+                             COCKATOO_MAX_BATCH_TEXTS="4", COCKATOO_MAX_QUEUE_TEXTS="64", COCKATOO_DTYPE="float32")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path)
-    running.wait_ready(timeout=300)  # a shared, busy CPU can take minutes to import and load
+    running = ServerProcess.start_api(free_port(), log_path, env).wait_ready()
     yield running
     assert running.terminate() == 0, running.output()

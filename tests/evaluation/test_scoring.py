@@ -13,10 +13,10 @@ import pytest
 from cockatoo_ml.errors import ConfigError, ModelLoadError
 from cockatoo_ml.evaluation import scoring
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteError, RemoteScorer, check_model_dir, parse_headers
+from cockatoo_ml.serving.launch import ServerProcess, free_port
 from cockatoo_ml.serving.model import TextClassifier
-from tests.conftest import EXAMPLES, free_port
+from tests.conftest import EXAMPLES
 from tests.evaluation.conftest import API_KEY
-from tests.serving.test_server import Server
 
 LONG_TEXT = " ".join(EXAMPLES["harassment"] * 8)  # far past the tiny model's 64-token window
 TEXTS = [text for texts in EXAMPLES.values() for text in texts] + [LONG_TEXT]
@@ -72,7 +72,7 @@ def test_headers_are_parsed_like_curl() -> None:
 
 
 @pytest.mark.slow
-def test_remote_scores_match_local_within_the_batch_limit(server: Server, tiny_model_dir: Path) -> None:
+def test_remote_scores_match_local_within_the_batch_limit(server: ServerProcess, tiny_model_dir: Path) -> None:
     remote = RemoteScorer(server.url, {"Authorization": f"Bearer {API_KEY}"}, batch_texts=10)
     scores = remote.score(TEXTS, progress=False)
     assert remote.batch_texts <= 4  # the server's 413 halved the requests until they fit
@@ -84,7 +84,7 @@ def test_remote_scores_match_local_within_the_batch_limit(server: Server, tiny_m
 
 
 @pytest.mark.slow
-def test_remote_errors_are_one_clear_line(server: Server) -> None:
+def test_remote_errors_are_one_clear_line(server: ServerProcess) -> None:
     health_only = RemoteScorer(server.url)  # /health is open, /batch is not
     with pytest.raises(RemoteError, match=r"answered 401: .*--header 'Authorization: Bearer KEY'"):
         health_only.score(["hello"], progress=False)

@@ -6,6 +6,7 @@ no 5xx, and every answer as the schema describes it."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +18,7 @@ from schemathesis import Case
 from schemathesis.generation.modes import GenerationMode
 
 from cockatoo_ml.serving.model import TextClassifier
-from tests.conftest import free_port
-from tests.serving.http_server import Server, server_env
+from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment
 
 pytestmark = pytest.mark.slow
 
@@ -60,11 +60,10 @@ requests_ = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="2")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="2")
     log_path = tmp_path_factory.mktemp("fuzz") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
+    running = ServerProcess.start_api(free_port(), log_path, env).wait_ready()
     yield running
     assert running.terminate() == 0, running.output()
 
@@ -78,7 +77,7 @@ def session() -> Iterator[requests.Session]:
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(request=requests_)
 def test_fuzzed_requests_never_get_a_5xx_and_accepted_texts_score_as_alone(
-    server: Server, session: requests.Session, tiny_classifier: TextClassifier, request: tuple[str, object]
+    server: ServerProcess, session: requests.Session, tiny_classifier: TextClassifier, request: tuple[str, object]
 ) -> None:
     path, body = request
     data = json.dumps(body, allow_nan=True).encode()  # lone surrogates travel as \ud800 escapes: valid JSON

@@ -4,6 +4,7 @@ limits in tokens, clients that disconnect or trickle their body, forged log line
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, free_port
-from tests.serving.http_server import Server, server_env
+from cockatoo_ml.serving.launch import ServerProcess as Server
+from cockatoo_ml.serving.launch import free_port, server_environment
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +28,14 @@ GOOD = [text for texts in EXAMPLES.values() for text in texts][:3]
 @pytest.fixture(scope="module")
 def faulty(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One model thread and a 300 ms batching window: requests sent together share a micro-batch."""
-    port = free_port()
-    command = [".venv/bin/hypercorn", "tests/serving/faulty_app.py:app", "--bind", f"127.0.0.1:{port}", "--workers", "0"]
-    env = server_env(
+    env = server_environment(
+        os.environ,
         COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="300", COCKATOO_MODEL_THREADS="1",
         COCKATOO_MAX_TEXT_TOKENS="1000", COCKATOO_MAX_REQUEST_TOKENS="1500", COCKATOO_MAX_QUEUE_TOKENS="3000",
         COCKATOO_BODY_TIMEOUT_S="1", COCKATOO_MAX_BODY_BYTES=str(2 * 1024 * 1024),
     )
     log_path = tmp_path_factory.mktemp("faulty") / "server.log"
-    running = Server(command, env, port, log_path).wait_ready()
+    running = Server.hypercorn("tests/serving/faulty_app.py:app", free_port(), log_path, env).wait_ready()
     yield running
     running.terminate()
 

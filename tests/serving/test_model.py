@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.serving.model import HeapTrimmer, TextClassifier, UnknownLabelError, thread_plan
+from cockatoo_ml.serving.model import TextClassifier, UnknownLabelError
 
 TEXTS = [
     "hi",
@@ -98,18 +98,6 @@ def test_window_follows_the_length_the_model_was_trained_on(tiny_model_dir: Path
     assert TextClassifier.load(model_dir, max_window_tokens=16).window == 16
 
 
-@pytest.mark.parametrize("native_bf16", [True, False])
-def test_auto_dtype_takes_bfloat16_only_where_native(
-    tiny_model_dir: Path, tiny_classifier: TextClassifier, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
-) -> None:
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16, raising=False)
-    classifier = TextClassifier.load(tiny_model_dir, dtype="auto")
-    assert classifier.dtype == ("bfloat16" if native_bf16 else "float32")
-    assert TextClassifier.load(tiny_model_dir, dtype="float32").dtype == "float32"
-    for fast, exact in zip(classifier.score(TEXTS), tiny_classifier.score(TEXTS)):
-        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
-
-
 def test_resolve_thresholds(tiny_classifier: TextClassifier) -> None:
     assert tiny_classifier.resolve_thresholds(None) == tiny_classifier.thresholds
     assert tiny_classifier.resolve_thresholds(0.9) == dict.fromkeys(tiny_classifier.labels, 0.9)
@@ -154,38 +142,6 @@ def test_a_broken_model_dir_is_one_clear_error(tiny_model_dir: Path, tmp_path: P
     assert "\n" not in str(caught.value)
 
 
-def test_int8_quantises_linear_layers_and_keeps_scores_close(
-    tiny_model_dir: Path, tiny_classifier: TextClassifier
-) -> None:
-    quantized = TextClassifier.load(tiny_model_dir, dtype="int8")
-    assert quantized.dtype == "int8"
-    assert not any(isinstance(module, torch.nn.Linear) for module in quantized.model.modules())
-    for fast, exact in zip(quantized.score(TEXTS), tiny_classifier.score(TEXTS)):
-        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
-
-
-@pytest.mark.parametrize(
-    ("cores", "model_threads", "torch_threads", "processes", "expected"),
-    [
-        (2, 0, 0, 1, (2, 1)),  # two batches at once, one core each
-        (16, 0, 0, 1, (2, 8)),
-        (1, 0, 0, 1, (1, 1)),
-        (8, 4, 0, 1, (4, 2)),
-        (8, 0, 3, 1, (2, 3)),  # explicit settings win
-        (2, 3, 0, 1, (3, 1)),  # never below one thread per batch
-        (8, 0, 0, 2, (2, 2)),  # two worker processes: four cores each
-        (2, 0, 0, 2, (1, 1)),  # one core each: one pass
-        (4, 0, 0, 8, (1, 1)),  # more processes than cores
-    ],
-)
-def test_thread_plan_shares_the_cores_between_batches(
-    monkeypatch: pytest.MonkeyPatch, cores: int, model_threads: int, torch_threads: int, processes: int,
-    expected: tuple[int, int],
-) -> None:
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
-    assert thread_plan(model_threads, torch_threads, processes) == expected
-
-
 def test_ready_reports_each_text_once_short_ones_before_long_ones(tiny_classifier: TextClassifier) -> None:
     texts = [" ".join(["word"] * 400), "short", "a little longer text"]
     reported: list[tuple[list[int], list]] = []
@@ -208,19 +164,3 @@ def test_parallel_passes_give_the_same_scores(tiny_model_dir: Path, tiny_classif
         assert got.windows == want.windows
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
     assert {t.name for t in parallel._pool._threads} <= {"cockatoo-forward_0", "cockatoo-forward_1"}
-
-
-def test_heap_trimmer_trims_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    clock = iter([100.0, 100.2, 100.6, 100.7, 101.2])
-    monkeypatch.setattr("time.monotonic", lambda: next(clock))
-    trimmer = HeapTrimmer(interval_s=0.5, trim=lambda pad: calls.append(pad) or 1)
-    for _ in range(5):
-        trimmer()
-    assert calls == [0, 0, 0]  # at 100.0, 100.6 and 101.2
-
-
-def test_heap_trimmer_finds_malloc_trim_on_glibc() -> None:
-    trimmer = HeapTrimmer(interval_s=0.0)
-    assert trimmer.available  # Linux with glibc, as this project's machines
-    trimmer()  # and calling it is harmless

@@ -5,6 +5,7 @@ access-log line and a count in /metrics; headers trickled byte by byte are cut o
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -17,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.serving import protocol
-from tests.conftest import REPO_ROOT, free_port
-from tests.serving.http_server import Server, server_env
+from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +27,18 @@ HEADER_TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     port = free_port()
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S))
+    env = server_environment(
+        os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S)
+    )
     log_path = tmp_path_factory.mktemp("protocol") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
+    running = ServerProcess.start_api(port, log_path, env).wait_ready()
     yield running
     assert running.terminate() == 0, running.output()
 
 
-def connect(server: Server, timeout: float = 10.0) -> socket.socket:
+def connect(server: ServerProcess, timeout: float = 10.0) -> socket.socket:
     return socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), timeout=timeout)
 
 
@@ -53,7 +56,7 @@ def read_answer(client: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
 
 
-def rejections(server: Server) -> dict[tuple[str, str], float]:
+def rejections(server: ServerProcess) -> dict[tuple[str, str], float]:
     text = requests.get(f"{server.url}/metrics", timeout=10).text
     return {
         (sample.labels["status"], sample.labels["reason"]): sample.value
@@ -87,7 +90,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_rejection_is_explained_logged_and_counted(server: Server, case: str) -> None:
+def test_a_rejection_is_explained_logged_and_counted(server: ServerProcess, case: str) -> None:
     raw, status, reason, explanation = CASES[case]
     before = rejections(server).get((str(status), reason), 0)
     with connect(server) as client:
@@ -101,7 +104,7 @@ def test_a_rejection_is_explained_logged_and_counted(server: Server, case: str) 
     assert any(f" - - {status} rejected by Hypercorn: {reason}" in line for line in server.output().splitlines())
 
 
-def test_a_rejected_request_line_cannot_forge_log_lines(server: Server) -> None:
+def test_a_rejected_request_line_cannot_forge_log_lines(server: ServerProcess) -> None:
     with connect(server) as client:
         client.sendall(b"GET /\x1b[31m\x00FORGED HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_answer(client)[0] == 400
@@ -111,7 +114,7 @@ def test_a_rejected_request_line_cannot_forge_log_lines(server: Server) -> None:
                server.output().splitlines())
 
 
-def test_headers_trickled_byte_by_byte_are_cut_off_with_a_408(server: Server) -> None:
+def test_headers_trickled_byte_by_byte_are_cut_off_with_a_408(server: ServerProcess) -> None:
     before = rejections(server).get(("408", protocol.HEADER_TIMEOUT_REASON), 0)
     started = time.monotonic()
     with connect(server) as client:
@@ -134,7 +137,7 @@ def test_headers_trickled_byte_by_byte_are_cut_off_with_a_408(server: Server) ->
     assert rejections(server)[("408", protocol.HEADER_TIMEOUT_REASON)] == before + 1
 
 
-def test_an_idle_keep_alive_connection_closes_without_a_408(server: Server) -> None:
+def test_an_idle_keep_alive_connection_closes_without_a_408(server: ServerProcess) -> None:
     before = rejections(server)
     with connect(server) as client:
         client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -156,7 +159,7 @@ def test_an_unknown_hypercorn_version_stops_start_up(monkeypatch: pytest.MonkeyP
 def test_start_api_refuses_a_bad_header_timeout_in_one_line() -> None:
     done = subprocess.run(
         ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "1"], check=False, cwd=REPO_ROOT, capture_output=True,
-        text=True, env=server_env(COCKATOO_HEADER_TIMEOUT_S="0.5"), timeout=60,
+        text=True, env=server_environment(os.environ, COCKATOO_HEADER_TIMEOUT_S="0.5"), timeout=60,
     )
     # The settings layer turns it down before Hypercorn starts: one line naming the variable.
     assert done.returncode == 2

@@ -3,8 +3,8 @@ errors over real HTTP, a failed start-up, and SIGTERM finishing in-flight reques
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from cockatoo_ml.registry.serving import ServingSettings
-from tests.conftest import EXAMPLES, REPO_ROOT, free_port
-from tests.serving.http_server import Server, server_env
+from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment
+from tests.conftest import EXAMPLES, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -24,18 +24,18 @@ TEXTS = [text for texts in EXAMPLES.values() for text in texts]
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    env = server_env(
-        COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="20", COCKATOO_MAX_BODY_BYTES="65536"
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = server_environment(
+        os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_MICRO_BATCH_WAIT_MS="20",
+        COCKATOO_MAX_BODY_BYTES="65536",
     )
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "1"], env, port, log_path).wait_ready()
+    running = ServerProcess.start_api(free_port(), log_path, env).wait_ready()
     yield running
     assert running.terminate() == 0, running.output()
 
 
-def test_predict_and_batch_over_http(server: Server) -> None:
+def test_predict_and_batch_over_http(server: ServerProcess) -> None:
     health = requests.get(f"{server.url}/health", timeout=10).json()
     assert health["status"] == "ok" and health["labels"] == ["scam", "violence", "nsfw", "harassment"]
     predict = requests.post(f"{server.url}/predict", json={"text": TEXTS[0], "threshold": 0.5}, timeout=10)
@@ -45,12 +45,12 @@ def test_predict_and_batch_over_http(server: Server) -> None:
     assert batch["count"] == 5 and [r["text"] for r in batch["results"]] == TEXTS[:5]
 
 
-def test_start_api_gives_hypercorn_the_default_header_timeout(server: Server) -> None:
+def test_start_api_gives_hypercorn_the_default_header_timeout(server: ServerProcess) -> None:
     arguments = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")  # exec'd: Hypercorn's pid
     assert arguments[arguments.index(b"--keep-alive") + 1] == str(ServingSettings().header_timeout_s).encode()
 
 
-def test_errors_over_http(server: Server) -> None:
+def test_errors_over_http(server: ServerProcess) -> None:
     malformed = requests.post(f"{server.url}/predict", data=b"{", headers={"Content-Type": "application/json"})
     assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]
     invalid = requests.post(f"{server.url}/predict", json={"text": "x", "threshold": 7})
@@ -59,7 +59,7 @@ def test_errors_over_http(server: Server) -> None:
     assert too_big.status_code == 413 and "65536-byte limit" in too_big.json()["error"]
 
 
-def test_concurrent_clients_get_their_own_answers(server: Server) -> None:
+def test_concurrent_clients_get_their_own_answers(server: ServerProcess) -> None:
     expected = {
         r["text"]: r["predictions"]
         for r in requests.post(f"{server.url}/batch", json={"texts": TEXTS}, timeout=30).json()["results"]
@@ -85,7 +85,7 @@ def test_concurrent_clients_get_their_own_answers(server: Server) -> None:
     assert _batches_scored(server) - before < 96  # requests were coalesced into shared forward passes
 
 
-def _batches_scored(server: Server) -> float:
+def _batches_scored(server: ServerProcess) -> float:
     for line in requests.get(f"{server.url}/metrics", timeout=10).text.splitlines():
         if line.startswith("cockatoo_batch_texts_count"):
             return float(line.split()[-1])
@@ -93,11 +93,10 @@ def _batches_scored(server: Server) -> float:
 
 
 def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from cockatoo_ml.serving.model import thread_plan
+    from cockatoo_ml.serving.runtime import thread_plan
 
-    port = free_port()
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir))
-    two = Server(["bash", "start_api.sh", "127.0.0.1", str(port), "2"], env, port, tmp_path / "two.log").wait_ready()
+    env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir))
+    two = ServerProcess.start_api(free_port(), tmp_path / "two.log", env, workers=2).wait_ready()
     passes, threads = thread_plan(processes=2)  # the share of this machine's cores that each worker should take
     for _ in range(100):  # the second worker may still be loading when the first answers
         if two.output().count("forward passes at once") == 2:
@@ -112,7 +111,8 @@ def test_missing_model_dir_stops_start_up_with_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "no_model_here"
     result = subprocess.run(
         ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "1"], cwd=REPO_ROOT,
-        env=server_env(COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True, timeout=120,
+        env=server_environment(os.environ, COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -125,7 +125,8 @@ def test_a_failed_multi_worker_start_up_exits_non_zero(tmp_path: Path) -> None:
     missing = tmp_path / "no_model_here"
     result = subprocess.run(
         ["bash", "start_api.sh", "127.0.0.1", str(free_port()), "2"], cwd=REPO_ROOT,
-        env=server_env(COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True, timeout=300,
+        env=server_environment(os.environ, COCKATOO_MODEL_DIR=str(missing)), capture_output=True, text=True,
+        timeout=300,
     )
     assert result.returncode != 0, result.stderr
     assert f"model directory {missing} does not exist" in result.stderr
@@ -133,13 +134,10 @@ def test_a_failed_multi_worker_start_up_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_sigterm_finishes_in_flight_requests(tiny_model_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("hypercorn")), "tests/serving/slow_app.py:app",
-        "--bind", f"127.0.0.1:{port}", "--workers", "0", "--graceful-timeout", "20",
-    ]
-    env = server_env(COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_TEST_SCORE_DELAY_S="2")
-    slow = Server(command, env, port, tmp_path / "slow.log").wait_ready()
+    env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir), COCKATOO_TEST_SCORE_DELAY_S="2")
+    slow = ServerProcess.hypercorn(
+        "tests/serving/slow_app.py:app", free_port(), tmp_path / "slow.log", env, options=["--graceful-timeout", "20"]
+    ).wait_ready()
     results: dict[str, requests.Response] = {}
 
     def call() -> None:

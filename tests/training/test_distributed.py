@@ -10,8 +10,7 @@ from pathlib import Path
 
 from cockatoo_ml.artifacts import EVAL_RESULTS_FILE
 from cockatoo_ml.registry.paths import REPO_ROOT
-
-from conftest import free_port
+from cockatoo_ml.serving.launch import free_port
 
 
 def test_torchrun_two_cpu_processes(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path) -> None:

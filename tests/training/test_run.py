@@ -25,7 +25,6 @@ from cockatoo_ml.training.run import (
     main,
     max_metric_difference,
     parse_settings,
-    replace_dir_atomically,
     train,
 )
 from tests.conftest import FIXTURE_CREDITS, LABELS, make_rows
@@ -247,36 +246,6 @@ def test_eval_only_refuses_a_dataset_with_other_labels(trained: Path, tmp_path: 
     save_processed(DatasetDict({"test": Dataset.from_list(rows, features=features())}), tmp_path / "d", ["a", "b"])
     with pytest.raises(DataError, match="predicts"):
         evaluate_model_dir(parse_settings(["--output-dir", str(trained), "--eval-only", "--data", str(tmp_path / "d")]))
-
-
-def test_replace_dir_atomically_swaps_a_finished_directory(tmp_path: Path) -> None:
-    target, staged = tmp_path / "model", tmp_path / ".model.partial"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    staged.mkdir()
-    (staged / "new.txt").write_text("new")
-    replace_dir_atomically(staged, target)
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-
-
-def test_published_model_files_are_readable_by_other_users(tmp_path: Path) -> None:
-    """save_pretrained leaves model.safetensors at 0600; the published directory follows the umask instead."""
-    import os
-
-    target, staged = tmp_path / "model", tmp_path / ".model.partial"
-    (staged / "plots").mkdir(parents=True)
-    (staged / "model.safetensors").write_bytes(b"weights")
-    (staged / "model.safetensors").chmod(0o600)
-    (staged / "plots" / "pr.png").write_bytes(b"png")
-    (staged / "plots" / "pr.png").chmod(0o600)
-    previous = os.umask(0o022)
-    try:
-        replace_dir_atomically(staged, target)
-    finally:
-        os.umask(previous)
-    assert (target / "model.safetensors").stat().st_mode & 0o777 == 0o644
-    assert (target / "plots" / "pr.png").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_half_precision_base_model_trains_in_float32(tmp_path: Path, tiny_model_dir: Path) -> None:

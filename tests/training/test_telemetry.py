@@ -13,6 +13,7 @@ from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from cockatoo_ml.errors import ConfigError
 from cockatoo_ml.registry.training import TrainSettings
+from cockatoo_ml.serving.launch import free_port
 from cockatoo_ml.settings import parse_args
 from cockatoo_ml.training.telemetry import TelemetryCallback, WebhookSender, redact_url, telemetry_from_env
 
@@ -21,11 +22,8 @@ SECRET = "sk-test-do-not-log-9f8e7d"
 
 @pytest.fixture
 def down_url() -> str:
-    """A loopback port nobody listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/train"
+    """A loopback port nobody listens on."""
+    return f"http://127.0.0.1:{free_port()}/train"
 
 
 @pytest.fixture

@@ -1,0 +1,100 @@
+"""How the served model uses the machine: precision (auto, int8), the thread plan and the heap trimmer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cockatoo_ml.errors import ModelLoadError
+from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.serving.runtime import HeapTrimmer, load_in_precision, precision_of, resolve_dtype, thread_plan
+
+TEXTS = [
+    "hi",
+    "Send 0.5 BTC to this wallet and we will double it within one hour guaranteed",
+    "What time does the library open on Saturday?",
+    "you are a worthless idiot and everyone hates you, " * 3,
+]
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_dtype_takes_bfloat16_only_where_native(
+    tiny_model_dir: Path, tiny_classifier: TextClassifier, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
+) -> None:
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16, raising=False)
+    assert resolve_dtype("auto", CPU) == (torch.bfloat16 if native_bf16 else torch.float32)
+    classifier = TextClassifier.load(tiny_model_dir, dtype="auto")
+    assert classifier.dtype == ("bfloat16" if native_bf16 else "float32")
+    assert TextClassifier.load(tiny_model_dir, dtype="float32").dtype == "float32"
+    for fast, exact in zip(classifier.score(TEXTS), tiny_classifier.score(TEXTS)):
+        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16), ("int8", torch.float32)],
+)
+def test_explicit_dtypes_load_as_named_and_int8_loads_in_float32_first(name: str, expected: torch.dtype) -> None:
+    assert resolve_dtype(name, CPU) == expected
+
+
+def test_load_in_precision_gives_the_named_precision(tiny_model_dir: Path) -> None:
+    for name in ("float32", "bfloat16", "int8"):
+        assert precision_of(load_in_precision(tiny_model_dir, name, CPU)) == name
+
+
+def test_int8_off_the_cpu_is_one_clear_error_before_any_loading(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="int8 .* runs on the CPU only; use auto on a GPU"):
+        load_in_precision(tmp_path / "never_read", "int8", torch.device("cuda"))
+
+
+def test_int8_quantises_linear_layers_and_keeps_scores_close(
+    tiny_model_dir: Path, tiny_classifier: TextClassifier
+) -> None:
+    quantized = TextClassifier.load(tiny_model_dir, dtype="int8")
+    assert quantized.dtype == "int8"
+    assert not any(isinstance(module, torch.nn.Linear) for module in quantized.model.modules())
+    for fast, exact in zip(quantized.score(TEXTS), tiny_classifier.score(TEXTS)):
+        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("cores", "model_threads", "torch_threads", "processes", "expected"),
+    [
+        (2, 0, 0, 1, (2, 1)),  # two batches at once, one core each
+        (16, 0, 0, 1, (2, 8)),
+        (1, 0, 0, 1, (1, 1)),
+        (8, 4, 0, 1, (4, 2)),
+        (8, 0, 3, 1, (2, 3)),  # explicit settings win
+        (2, 3, 0, 1, (3, 1)),  # never below one thread per batch
+        (8, 0, 0, 2, (2, 2)),  # two worker processes: four cores each
+        (2, 0, 0, 2, (1, 1)),  # one core each: one pass
+        (4, 0, 0, 8, (1, 1)),  # more processes than cores
+    ],
+)
+def test_thread_plan_shares_the_cores_between_batches(
+    monkeypatch: pytest.MonkeyPatch, cores: int, model_threads: int, torch_threads: int, processes: int,
+    expected: tuple[int, int],
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    assert thread_plan(model_threads, torch_threads, processes) == expected
+
+
+def test_heap_trimmer_trims_at_most_once_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    clock = iter([100.0, 100.2, 100.6, 100.7, 101.2])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    trimmer = HeapTrimmer(interval_s=0.5, trim=lambda pad: calls.append(pad) or 1)
+    for _ in range(5):
+        trimmer()
+    assert calls == [0, 0, 0]  # at 100.0, 100.6 and 101.2
+
+
+def test_heap_trimmer_finds_malloc_trim_on_glibc() -> None:
+    trimmer = HeapTrimmer(interval_s=0.0)
+    assert trimmer.available  # Linux with glibc, as this project's machines
+    trimmer()  # and calling it is harmless
