@@ -38,6 +38,7 @@ from werkzeug.exceptions import (
     RequestTimeout,
     Unauthorized,
 )
+from swagger_ui_bundle import swagger_ui_path
 
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
@@ -72,6 +73,8 @@ access_log = logging.getLogger("cockatoo_ml.access")
 
 # Reachable without the API key: liveness probes and the API description hold no data.
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+# Swagger UI's JS and CSS for /docs, served from the swagger-ui-bundle package so the page works offline.
+DOCS_ASSETS_PATH = "/docs/assets"
 CLIENT_ERRORS = (400, 401, 408, 413, 422, 429)
 SCORE_DECIMALS = 4  # as the seed's responses
 # A 422 names at most this many invalid fields (and counts the rest): 100k bad items must not make a 7 MB answer.
@@ -193,12 +196,14 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     model_threads, torch_threads = _thread_plan(settings)
     if classifier is None:
         classifier = load_classifier(settings)
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=str(swagger_ui_path), static_url_path=DOCS_ASSETS_PATH)
     app.request_class = JSONBodyRequest
     # Never debug mode: it would put tracebacks into responses.
     app.config.update(
         DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=settings.max_body_bytes,
         BODY_TIMEOUT=settings.body_timeout_s,  # a whole body, however slowly trickled, must arrive in time
+        QUART_SCHEMA_SWAGGER_JS_URL=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+        QUART_SCHEMA_SWAGGER_CSS_URL=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
     )
     QuartSchema(
         app, info={"title": "Cockatoo ML inference API", "version": __version__},
@@ -249,7 +254,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         g.started = perf_counter()
         g.texts = []
         g.request_id = uuid.uuid4().hex
-        if settings.api_key and request.path not in OPEN_PATHS:
+        if settings.api_key and not _is_open(request.path):
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 token.strip().encode(), settings.api_key.encode()
@@ -354,6 +359,10 @@ def create_app_from_env() -> Quart:
         return create_app()
     except CockatooError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(f"{DOCS_ASSETS_PATH}/")
 
 
 def _endpoint(app: Quart) -> str:
