@@ -331,7 +331,7 @@ def prepare(settings: PrepareSettings) -> dict:
     output = Path(settings.output)
     check_output(output)
     resolved = {**asdict(settings), "sources": origin, "raw_dir": str(raw_dir), "labels": labels,
-                "source_names": [s.name for s in specs], "ratios": dict(zip(SPLITS, ratios.tolist()))}
+                "source_names": [s.name for s in specs], "ratios": dict(zip(SPLITS, ratios.tolist(), strict=True))}
     staging = staging_dir(output)
     shutil.rmtree(staging, ignore_errors=True)
     report_settings("prepare", resolved, save_to=staging / defaults.PREPARE_SETTINGS_FILE)
@@ -349,18 +349,18 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
     text = clean_texts(rows.text, settings.unicode_form)
     empty = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
     unlabelled = np.isnan(rows.labels).all(axis=1) & ~empty & (not settings.keep_unlabelled)
-    for report, count in zip(reports, count_by_source(empty, rows.source, n_sources)):
+    for report, count in zip(reports, count_by_source(empty, rows.source, n_sources), strict=True):
         report.empty_text = int(count)
-    for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources)):
+    for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources), strict=True):
         report.no_known_label = int(count)
     keep = ~(empty | unlabelled)
     if not keep.any():
         raise DataError("every loaded row was empty or had no known label; nothing to prepare")
     text = text.filter(pa.array(keep))
     unique_text, merged, source, duplicate = deduplicate(text, rows.labels[keep], rows.source[keep])
-    for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources)):
+    for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources), strict=True):
         report.duplicates = int(count)
-    for report, count in zip(reports, np.bincount(source, minlength=n_sources)):
+    for report, count in zip(reports, np.bincount(source, minlength=n_sources), strict=True):
         report.kept = int(count)
 
     splits = assign_splits(merged, source, ratios, settings.seed, labels)

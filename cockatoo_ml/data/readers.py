@@ -96,7 +96,7 @@ def read_json(path: Path, options: ReaderOptions) -> RawTable:
     try:
         document = json.loads(path.read_text(encoding=options.encoding, errors="replace"))
     except json.JSONDecodeError as exc:
-        raise DataError(f"cannot parse {path} as JSON ({exc}); if it has one object per line use format 'jsonl'")
+        raise DataError(f"cannot parse {path} as JSON ({exc}); if it has one object per line use format 'jsonl'") from None
     records = document
     for key in options.record_path.split(".") if options.record_path else ():
         if not isinstance(records, dict) or key not in records:

@@ -165,10 +165,10 @@ def build_student(settings: DistillSettings) -> Path:
         "why": "answers the most validation texts at the same band agreement"
         if len(candidates) > 1 else "the only candidate",
         "labels": list(labels),
-        "thresholds": dict(zip(labels, thresholds)),
+        "thresholds": dict(zip(labels, thresholds, strict=True)),
         "target_agreement": settings.target_agreement,
         "max_windows": 1,
-        "bands": {label: band.to_dict() for label, band in zip(labels, bands)},
+        "bands": {label: band.to_dict() for label, band in zip(labels, bands, strict=True)},
         "validation": candidates[best]["validation"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
         "candidates": candidates,

@@ -64,7 +64,8 @@ class TfidfFeatures:
         indptr, columns, values = [0], [], []
         for text in texts:
             counts: dict[int, int] = {}
-            for analyze, vocabulary, offset in zip(self.analyzers, self.vocabularies, self.offsets):
+            # offsets holds one more entry than there are vocabularies: the end of the last one
+            for analyze, vocabulary, offset in zip(self.analyzers, self.vocabularies, self.offsets, strict=False):
                 for gram in analyze(text):
                     column = vocabulary.get(gram)
                     if column is not None:
@@ -81,7 +82,7 @@ class TfidfFeatures:
 
     def save(self, folder: Path) -> None:
         idf = np.split(self.idf, self.offsets[1:-1])
-        payload = [{"vocabulary": v, "idf": w.tolist()} for v, w in zip(self.vocabularies, idf)]
+        payload = [{"vocabulary": v, "idf": w.tolist()} for v, w in zip(self.vocabularies, idf, strict=True)]
         (folder / TFIDF_FILE).write_text(json.dumps(payload))
 
     @classmethod

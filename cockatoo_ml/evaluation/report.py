@@ -203,7 +203,7 @@ def plot_pr_curves(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: n
                    label_names: Sequence[str], path: Path, title: str) -> Path:
     """Precision-recall per label, one curve per system (model and baselines)."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         for system, probs in scores.items():
             values, truth = _known(probs, labels, mask, j)
@@ -223,7 +223,7 @@ def plot_reliability(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask:
                      label_names: Sequence[str], path: Path, title: str) -> Path:
     """Reliability diagram per label: positive rate against mean score in each bin, one line per system."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="mean score in bin", ylabel="positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="calibrated")
         for system, probs in scores.items():

@@ -167,8 +167,8 @@ def build_prediction(
     top = max(range(len(labels)), key=score.scores.__getitem__) if labels else None
     return Prediction(
         text=text,
-        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores)},
-        positive_labels=[label for label, value in zip(labels, score.scores) if value >= thresholds[label]],
+        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores, strict=True)},
+        positive_labels=[label for label, value in zip(labels, score.scores, strict=True) if value >= thresholds[label]],
         top_label=labels[top] if top is not None else None,
         max_score=round(score.scores[top], SCORE_DECIMALS) if top is not None else None,
         windows=score.windows,
@@ -325,7 +325,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             count=len(results),
             results=[
                 build_prediction(text, result, classifier.labels, thresholds, tier)
-                for text, (result, tier) in zip(data.texts, results)
+                for text, (result, tier) in zip(data.texts, results, strict=True)
             ],
         )
 

@@ -17,6 +17,7 @@ client went away (its task cancelled) is taken off the queue before it is scored
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,7 @@ class _Job(Generic[T]):
 
 def _fill(slots: list[tuple[_Job[T], int]], positions: Iterable[int], results: Iterable[T]) -> None:
     """Put results into their jobs; a job is answered as soon as its last text is in."""
-    for position, result in zip(positions, results):
+    for position, result in zip(positions, results, strict=True):
         job, index = slots[position]
         if job.results[index] is _MISSING:
             job.results[index] = result
@@ -135,10 +136,8 @@ class MicroBatcher(Generic[T]):
             await self._queue.join()
         if self._collector is not None:
             self._collector.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._collector
-            except asyncio.CancelledError:
-                pass
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         if self._executor is not None:

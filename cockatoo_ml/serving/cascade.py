@@ -110,7 +110,7 @@ class TieredScorer:
         if rest:
             cost = sum(tokens[i] for i in rest) if tokens is not None else 0
             scored = await self.batcher.submit([texts[i] for i in rest], cost=cost)
-            for i, score in zip(rest, scored):
+            for i, score in zip(rest, scored, strict=True):
                 results[i] = (score, "model")
             self._on_answered("model", len(rest))
         return results  # type: ignore[return-value]  # every slot is filled above

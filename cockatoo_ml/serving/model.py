@@ -140,7 +140,7 @@ class TextClassifier:
         try:
             thresholds = load_thresholds(model_dir, labels)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})")
+            raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})") from None
         window = min(max_window_tokens, _model_window(model, tokenizer, model_dir))
         multi_label = config.problem_type != SINGLE_LABEL
         model = model.to(device)

@@ -57,7 +57,7 @@ def plot_pr_curves(
 ) -> Path:
     """One precision-recall curve per label, on the label's known rows."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         scores, truth = _known_rows(probs, labels, mask, j)
         _axes(ax, name, "recall", "precision")
         if truth.any():
@@ -82,7 +82,7 @@ def plot_f1_vs_threshold(
     """F1 against the decision threshold per label, with the tuned threshold and 0.5 marked."""
     grid = threshold_grid()
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         scores, truth = _known_rows(probs, labels, mask, j)
         ax.plot(grid, f1_curve(scores, truth, grid))
         ax.axvline(0.5, linestyle=":", color="grey", label="0.5")

@@ -11,6 +11,7 @@ server never slows or stops training. The API key is never logged, and logged UR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -100,10 +101,8 @@ class WebhookSender:
             return
         self._closed.set()
         deadline = time.monotonic() + timeout_s
-        try:
+        with contextlib.suppress(queue.Full):  # the sender is stuck; the join below gives up in time
             self._queue.put(_STOP, timeout=timeout_s)
-        except queue.Full:
-            pass
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             log.warning("telemetry: gave up waiting for the endpoint; %d payload(s) unsent", self._queue.qsize())
