@@ -152,8 +152,8 @@ def download_one(spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: 
         if not data_files(target):
             return DownloadResult(spec.name, origin, "failed", message=f"no files matched {list(spec.download_patterns)}")
         status = "downloaded"
-    files, size = write_marker(target, spec, origin)
-    return DownloadResult(spec.name, origin, status, files, size)
+    n_files, size = write_marker(target, spec, origin)
+    return DownloadResult(spec.name, origin, status, n_files, size)
 
 
 def download_sources(specs: Sequence[SourceSpec], raw_dir: Path, from_dir: Path | None = None,

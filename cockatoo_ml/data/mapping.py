@@ -111,7 +111,7 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
         groups = frame[spec.group_by]
         table = table.groupby(groups, sort=False).mean()
         text = text.groupby(groups, sort=False).first()
-    result = np.full((len(table), len(labels)), np.nan, dtype=np.float32)
+    result: np.ndarray = np.full((len(table), len(labels)), np.nan, dtype=np.float32)
     for j, label in enumerate(labels):
         if label in active:
             rule = active[label]

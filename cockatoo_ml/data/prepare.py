@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,9 @@ def load_source(spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: 
 
 
 def load_all(specs: Sequence[SourceSpec], raw_dir: Path, labels: Sequence[str], reports: list[SourceReport]) -> LoadedRows:
-    texts, matrices, owners = [], [], []
+    texts: list[pa.Array] = []
+    matrices: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
     for index, spec in enumerate(specs):
         loaded = load_source(spec, raw_dir, labels, reports[index])
         if loaded is None:
@@ -192,7 +195,7 @@ def deduplicate(text: pa.Array, labels: np.ndarray, source: np.ndarray) -> tuple
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     n_unique = len(encoded.dictionary)
     _, first = np.unique(codes, return_index=True)
-    duplicate = np.ones(len(codes), dtype=bool)
+    duplicate: np.ndarray = np.ones(len(codes), dtype=bool)
     duplicate[first] = False
     known = ~np.isnan(labels)
     merged = np.full((n_unique, labels.shape[1]), np.nan, dtype=np.float32)
@@ -220,7 +223,7 @@ def assign_splits(labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, se
     sorted_strata = strata[order]
     starts = np.flatnonzero(np.r_[True, sorted_strata[1:] != sorted_strata[:-1]])
     sizes = np.diff(np.r_[starts, n])
-    group = np.repeat(np.arange(len(starts)), sizes)
+    group: np.ndarray = np.repeat(np.arange(len(starts)), sizes)
     rank = np.arange(n) - starts[group]
     position = (rank + rng.random(len(starts))[group]) / sizes[group]
     splits = np.empty(n, dtype=np.int64)
@@ -371,7 +374,7 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
             for index, split in enumerate(SPLITS)
         }
     )
-    stats = {
+    stats: dict[str, Any] = {
         "labels": label_stats(merged, splits, labels),
         "rows": {split: int(np.sum(splits == index)) for index, split in enumerate(SPLITS)},
         "sources": [asdict(r) for r in reports],

@@ -17,12 +17,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from scipy import sparse
 
 from cockatoo_ml.registry import distillation as defaults
+
+if TYPE_CHECKING:  # imported where used: serving a student loads only the one it needs
+    from model2vec import StaticModel
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 CONFIG_FILE = "student.json"
 HEAD_FILE = "head.npz"
@@ -61,7 +65,9 @@ class TfidfFeatures:
         return cls([{t: int(i) for t, i in vec.vocabulary_.items()} for vec in fitted], [vec.idf_ for vec in fitted])
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        indptr, columns, values = [0], [], []
+        indptr: list[int] = [0]
+        columns: list[int] = []
+        values: list[int] = []
         for text in texts:
             counts: dict[int, int] = {}
             # offsets holds one more entry than there are vocabularies: the end of the last one
@@ -75,7 +81,7 @@ class TfidfFeatures:
             indptr.append(len(columns))
         cols, rows_end = np.asarray(columns, dtype=np.int64), np.asarray(indptr, dtype=np.int64)
         vals = (1.0 + np.log(np.asarray(values, dtype=np.float32))) * self.idf[cols]  # sublinear tf x idf
-        row = np.repeat(np.arange(len(texts)), np.diff(rows_end))
+        row: np.ndarray = np.repeat(np.arange(len(texts)), np.diff(rows_end))
         norms = np.sqrt(np.bincount(row, weights=vals * vals, minlength=len(texts)))
         vals = (vals / np.maximum(norms, 1e-12)[row]).astype(np.float32)  # unit length over both parts together
         return sparse.csr_matrix((vals, cols, rows_end), shape=(len(texts), int(self.offsets[-1])))
@@ -91,7 +97,7 @@ class TfidfFeatures:
         return cls([part["vocabulary"] for part in payload], [np.asarray(part["idf"]) for part in payload])
 
 
-def _tfidf_pair(max_features: int | None) -> tuple[object, object]:
+def _tfidf_pair(max_features: int | None) -> tuple[TfidfVectorizer, TfidfVectorizer]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # Half the feature budget each; sublinear tf so one repeated word cannot dominate a text.
@@ -108,7 +114,7 @@ class StaticFeatures:
 
     kind = "static"
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: StaticModel) -> None:
         self.model = model
 
     @classmethod
@@ -138,7 +144,7 @@ class StaticFeatures:
         return cls(StaticModel.from_pretrained(folder / STATIC_DIR))
 
 
-FEATURES: dict[str, type] = {"static": StaticFeatures, "tfidf": TfidfFeatures}
+FEATURES: dict[str, type[StaticFeatures] | type[TfidfFeatures]] = {"static": StaticFeatures, "tfidf": TfidfFeatures}
 
 
 def logits(probs: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -47,9 +48,9 @@ class PerLabelProbe:
     its label. A label whose known training rows hold one class only scores that class's rate everywhere."""
 
     def __init__(self) -> None:
-        self.models: list[object | float] = []
+        self.models: list[LogisticRegression | float] = []
 
-    def fit(self, features: object, rows: EvalRows) -> None:
+    def fit(self, features: np.ndarray | sparse.spmatrix, rows: EvalRows) -> None:
         self.models = []
         for j, name in enumerate(rows.label_names):
             known = rows.label_mask[:, j] > 0
@@ -64,8 +65,8 @@ class PerLabelProbe:
             model.fit(features[known], truth)
             self.models.append(model)
 
-    def predict(self, features: object, n_rows: int) -> np.ndarray:
-        out = np.empty((n_rows, len(self.models)), dtype=np.float64)
+    def predict(self, features: np.ndarray | sparse.spmatrix, n_rows: int) -> np.ndarray:
+        out: np.ndarray = np.empty((n_rows, len(self.models)), dtype=np.float64)
         for j, model in enumerate(self.models):
             out[:, j] = model if isinstance(model, float) else model.predict_proba(features)[:, 1]
         return out

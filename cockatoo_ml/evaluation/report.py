@@ -71,12 +71,12 @@ class EvaluationReport:
                     found.append({"baseline": baseline, "source": group, "label": label, "positives": model.positives,
                                   "model": model.pr_auc, baseline: other.pr_auc, "difference": model.pr_auc - other.pr_auc})
             model_macro, other_macro = self.macro_pr_auc(), self.macro_pr_auc(baseline)
-            if _below(model_macro, other_macro):
+            if model_macro is not None and other_macro is not None and _below(model_macro, other_macro):
                 found.append({"baseline": baseline, "source": ALL_SOURCES, "label": MEAN_OVER_LABELS, "positives": None,
                               "model": model_macro, baseline: other_macro, "difference": model_macro - other_macro})
         return found
 
-    def _pairs(self, baseline: str):  # type: ignore[no-untyped-def]
+    def _pairs(self, baseline: str):
         for label in self.label_names:  # the table's order
             for group in self.groups():
                 model = self.metrics[MODEL].get(group, {}).get(label)

@@ -214,7 +214,7 @@ def run(settings: EvaluateSettings) -> EvaluationReport:
     else:
         scorer = LocalScorer(settings.model_dir)
     if settings.sources:
-        rows = rows_from_sources(Path(settings.sources), scorer.labels, settings.raw_dir and Path(settings.raw_dir),
+        rows = rows_from_sources(Path(settings.sources), scorer.labels, Path(settings.raw_dir) if settings.raw_dir else None,
                                  settings.only)
     else:
         rows = rows_from_split(settings.data or paths.PROCESSED_DIR, settings.split)

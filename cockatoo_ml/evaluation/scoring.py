@@ -78,7 +78,7 @@ class LocalScorer:
     def score(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
         """Texts in chunks (one progress step each), shortest first so each chunk packs tightly."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        out: np.ndarray = np.empty((len(texts), len(self.labels)), dtype=np.float64)
         chunk = defaults.SCORE_CHUNK_TEXTS
         with tqdm(total=len(texts), desc=f"scoring {self.name}", unit="text", disable=not progress) as bar:
             for start in range(0, len(order), chunk):
@@ -141,7 +141,7 @@ class RemoteScorer:
         return response
 
     def score(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        out: np.ndarray = np.empty((len(texts), len(self.labels)), dtype=np.float64)
         start = 0
         with tqdm(total=len(texts), desc=f"scoring {self.url}", unit="text", disable=not progress) as bar:
             while start < len(texts):

@@ -67,7 +67,7 @@ TWEET_EVAL_HATE = SourceSpec(
 
 # ToxicChat's `toxicity` is a broad unsafe flag (hateful, sexual, harmful requests): a 0 is a clean negative
 # for violence, nsfw and harassment, a 1 says only that *something* is unsafe -> unknown, not positive.
-TOXICCHAT_FLAG = {"0": 0.0, "1": "unknown"}
+TOXICCHAT_FLAG: dict[str, float | str] = {"0": 0.0, "1": "unknown"}
 
 TOXIC_CHAT = SourceSpec(
     name="toxic_chat",

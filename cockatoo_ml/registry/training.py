@@ -4,6 +4,8 @@ as ``training_settings.json`` in its model directory."""
 
 from __future__ import annotations
 
+from typing import Final
+
 # --- optimisation -----------------------------------------------------------------------------------------
 EPOCHS = 3.0
 BATCH_SIZE = 16  # per device; the effective batch is BATCH_SIZE * GRAD_ACCUM * number of processes
@@ -25,15 +27,15 @@ CHECKPOINTS_SUFFIX = ".checkpoints"  # checkpoints + TensorBoard logs live besid
 EVAL_SPLITS = ("validation", "test")  # evaluated after training and stored in eval_results.json
 
 # --- architecture and recipe (issue 9: what made the fine-tuned model beat TF-IDF and its own frozen encoder) ---
-POOLING = "mean"  # "mean": average of the token states (how sentence encoders were trained); "cls": HF's own head
+POOLING: Final = "mean"  # "mean": average of the token states (how sentence encoders were trained); "cls": HF's own head
 LINEAR_PROBE = True  # LP-FT: fit the head as a logistic regression on frozen features before fine-tuning
 HEAD_LR = None  # learning rate of the classification head; None = the same as --lr
-LOSS_REDUCTION = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
+LOSS_REDUCTION: Final = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
 
 CARD_BASELINES = ("tfidf",)  # trained beside the model at the end of training (frozen costs one more encoder pass)
 
 # --- loss ---------------------------------------------------------------------------------------------------
-LOSS = "bce"  # "bce": masked BCE with per-label pos_weight; "asl": asymmetric loss
+LOSS: Final = "bce"  # "bce": masked BCE with per-label pos_weight; "asl": asymmetric loss
 POS_WEIGHT_MAX = 50.0  # cap on negatives/positives so a rare label cannot blow the loss up
 ASL_GAMMA_NEG = 4.0  # ASL focusing on easy negatives (Ridnik et al. 2021 defaults)
 ASL_GAMMA_POS = 0.0

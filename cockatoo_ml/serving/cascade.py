@@ -103,7 +103,7 @@ class TieredScorer:
         rest = list(range(len(texts)))
         if self.cascade is not None and student_allowed:
             scores, sure_of = await asyncio.to_thread(self._student_pass, texts, tokens)
-            for i in np.flatnonzero(sure_of):
+            for i in np.flatnonzero(sure_of).tolist():
                 results[i] = (TextScore(tuple(map(float, scores[i])), 1), "student")
             rest = [int(i) for i in np.flatnonzero(~sure_of)]
             self._on_answered("student", len(texts) - len(rest))

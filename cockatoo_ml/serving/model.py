@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
@@ -57,7 +58,7 @@ class TextClassifier:
     def __init__(
         self,
         model: torch.nn.Module,
-        tokenizer: object,
+        tokenizer: PreTrainedTokenizerBase,
         *,
         labels: Sequence[str],
         thresholds: Mapping[str, float],
@@ -176,20 +177,23 @@ class TextClassifier:
         counts = np.bincount(owner, minlength=len(texts))
         first_window = np.concatenate(([0], np.cumsum(counts)[:-1]))  # a text's windows are consecutive
         missing = counts.copy()
-        window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
+        window_probs: np.ndarray = np.empty((len(windows), len(self.labels)), dtype=np.float32)
         results: list[TextScore | None] = [None] * len(texts)
 
         def record(chunk: list[int], probs: np.ndarray) -> None:
             window_probs[chunk] = probs
-            done = []
+            done: list[int] = []
+            done_scores: list[TextScore] = []
             for text in owner[chunk]:
                 missing[text] -= 1
                 if missing[text] == 0:  # a label fires if any window shows it
                     row = window_probs[first_window[text] : first_window[text] + counts[text]].max(axis=0)
-                    results[text] = TextScore(tuple(map(float, row)), int(counts[text]))
+                    score = TextScore(tuple(map(float, row)), int(counts[text]))
+                    results[text] = score
                     done.append(int(text))
+                    done_scores.append(score)
             if ready is not None and done:
-                ready(done, [results[i] for i in done])
+                ready(done, done_scores)
 
         chunks = self._pack(sorted(range(len(windows)), key=lambda i: len(windows[i])), windows)
         if self._pool is None or len(chunks) == 1:
@@ -251,7 +255,7 @@ class TextClassifier:
         return probs.cpu().numpy()
 
 
-def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
+def _special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
     """The special tokens the tokenizer puts before and after one sequence ([CLS] / [SEP], <s> / </s>, ...),
     read off a probe text so it works for any single-sequence template."""
     bare = tokenizer("a", add_special_tokens=False)["input_ids"]
@@ -310,7 +314,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+        return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
         return None
 
@@ -349,7 +353,7 @@ def _is_quantized(model: torch.nn.Module) -> bool:
     return any(type(module).__module__.startswith("torch.ao.nn.quantized") for module in model.modules())
 
 
-def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) -> int:
+def _model_window(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, model_dir: Path) -> int:
     """Longest input to score at once: the length the model was trained on (training_settings.json), else the
     tokenizer's limit, capped by the position embeddings."""
     trained = _trained_max_length(model_dir)
