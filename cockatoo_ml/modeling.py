@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 POOLING_KEY = "cockatoo_pooling"  # in config.json; absent in a plain Hugging Face checkpoint
@@ -108,7 +108,7 @@ def pooling_of(model_dir: Path) -> str:
     return str(config.get(POOLING_KEY, "cls"))
 
 
-def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel | MeanPoolingClassifier:
     """The classifier saved in ``model_dir`` (either architecture), in ``dtype``, in eval mode.
 
     Raises what ``from_pretrained`` raises (OSError, ValueError, ...) for a broken directory; callers turn that

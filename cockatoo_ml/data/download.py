@@ -138,6 +138,7 @@ def download_one(spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: 
             return DownloadResult(spec.name, origin, "failed", message=f"no files matching {list(spec.download_patterns)} in {source}")
         status = "copied"
     else:
+        assert spec.hub_repo, "a spec with neither from_dir nor hub_repo returned above"
         try:
             snapshot_download(
                 spec.hub_repo,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import sparse
@@ -123,7 +123,7 @@ class StaticFeatures:
     ) -> StaticFeatures:
         from model2vec.distill import distill
 
-        extra = {"token_remove_pattern": token_pattern} if token_pattern else {}
+        extra: dict[str, Any] = {"token_remove_pattern": token_pattern} if token_pattern else {}
         # A classification checkpoint loads as its bare encoder (the head is left out): the vectors are the
         # fine-tuned encoder's.
         return cls(distill(model_name=str(model_dir), pca_dims=pca_dims, **extra))

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import requests
@@ -124,7 +124,7 @@ class RemoteScorer:
         self.labels = tuple(health["labels"])
         self.thresholds = {label: float(health["thresholds"][label]) for label in self.labels}
 
-    def _call(self, method: str, path: str, body: object | None = None) -> requests.Response:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
         try:
             response = self.session.request(method, self.url + path, json=body, timeout=self.timeout_s)
         except requests.RequestException as exc:

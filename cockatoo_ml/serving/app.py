@@ -415,8 +415,8 @@ def _error_response(error: Exception) -> Response:
         status, message = error.code, f"{error.name}: {error.description}"
         if status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="cockatoo"'
-        elif status == 405 and getattr(error, "valid_methods", None):
-            headers["Allow"] = ", ".join(error.valid_methods)
+        elif status == 405 and (allowed := getattr(error, "valid_methods", None)):
+            headers["Allow"] = ", ".join(allowed)
     elif isinstance(error, CockatooError):
         status, message = 400, str(error)
     else:

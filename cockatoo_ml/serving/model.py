@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
-from cockatoo_ml.modeling import load_classifier
+from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ def _is_quantized(model: torch.nn.Module) -> bool:
     return any(type(module).__module__.startswith("torch.ao.nn.quantized") for module in model.modules())
 
 
-def _model_window(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, model_dir: Path) -> int:
+def _model_window(model: PreTrainedModel | MeanPoolingClassifier, tokenizer: PreTrainedTokenizerBase, model_dir: Path) -> int:
     """Longest input to score at once: the length the model was trained on (training_settings.json), else the
     tokenizer's limit, capped by the position embeddings."""
     trained = _trained_max_length(model_dir)

@@ -33,7 +33,7 @@ def _label_grid(n: int) -> tuple[plt.Figure, np.ndarray]:
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, axes.ravel()
 
 
 def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:

@@ -196,6 +196,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
 class MultiLabelTrainer(Trainer):
     """A Trainer whose loss counts only known labels: batches carry ``labels`` and ``label_mask``."""
 
+    optimizer: torch.optim.Optimizer | None  # the Trainer's attribute (transformers is not type-checked here)
+
     def __init__(self, *args: Any, loss_fn: MultiLabelLoss, head_lr: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
@@ -226,8 +228,9 @@ class MultiLabelTrainer(Trainer):
                     groups.append({"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
                                    **({"lr": self.head_lr} if head else {})})
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
-        return self.optimizer
+        optimizer: torch.optim.Optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        self.optimizer = optimizer
+        return optimizer
 
 
 def _is_head(parameter_name: str) -> bool:
