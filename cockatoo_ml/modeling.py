@@ -38,12 +38,13 @@ class MeanPoolingClassifier(torch.nn.Module):
     def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.config: PretrainedConfig = encoder.config
-        self.config.num_labels = num_labels
-        setattr(self.config, POOLING_KEY, "mean")
-        rate = dropout if dropout is not None else getattr(self.config, "hidden_dropout_prob", 0.1)
+        config: PretrainedConfig = encoder.config
+        config.num_labels = num_labels
+        setattr(config, POOLING_KEY, "mean")
+        self.config = config
+        rate = dropout if dropout is not None else getattr(config, "hidden_dropout_prob", 0.1)
         self.dropout = torch.nn.Dropout(float(rate or 0.0))
-        self.classifier = torch.nn.Linear(self.config.hidden_size, num_labels)
+        self.classifier = torch.nn.Linear(config.hidden_size, num_labels)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -94,7 +95,7 @@ def new_classifier(
     return MeanPoolingClassifier(encoder, len(label_names))
 
 
-def _without_pooler(encoder: torch.nn.Module) -> torch.nn.Module:
+def _without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
     # BERT-like encoders carry a [CLS] pooler that mean pooling never reads: drop it (fewer weights, and no
     # parameters without gradients in distributed training). Their forward skips a pooler that is None.
     if getattr(encoder, "pooler", None) is not None:
