@@ -1,8 +1,8 @@
 """Download the dataset sources into data/raw/<source>/ (from the Hugging Face Hub, or --from-dir DIR).
 
-    python download_data.py                      # the Hub sources of sources/hub.toml
-    python download_data.py --only phishing toxic_chat
-    python download_data.py --sources sources/public_corpus.toml --from-dir ../shared/datasets
+python download_data.py                      # the Hub sources of sources/hub.toml
+python download_data.py --only phishing toxic_chat
+python download_data.py --sources sources/public_corpus.toml --from-dir ../shared/datasets
 """
 
 import sys

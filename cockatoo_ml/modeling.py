@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 POOLING_KEY = "cockatoo_pooling"  # in config.json; absent in a plain Hugging Face checkpoint
@@ -38,12 +38,13 @@ class MeanPoolingClassifier(torch.nn.Module):
     def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.config: PretrainedConfig = encoder.config
-        self.config.num_labels = num_labels
-        setattr(self.config, POOLING_KEY, "mean")
-        rate = dropout if dropout is not None else getattr(self.config, "hidden_dropout_prob", 0.1)
+        config: PretrainedConfig = encoder.config
+        config.num_labels = num_labels
+        setattr(config, POOLING_KEY, "mean")
+        self.config = config
+        rate = dropout if dropout is not None else getattr(config, "hidden_dropout_prob", 0.1)
         self.dropout = torch.nn.Dropout(float(rate or 0.0))
-        self.classifier = torch.nn.Linear(self.config.hidden_size, num_labels)
+        self.classifier = torch.nn.Linear(config.hidden_size, num_labels)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -55,7 +56,10 @@ class MeanPoolingClassifier(torch.nn.Module):
         return mean_pool(states, attention_mask)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
         **_: Any,
     ) -> SequenceClassifierOutput:
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
@@ -67,8 +71,11 @@ class MeanPoolingClassifier(torch.nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(folder)
         # contiguous copies: safetensors refuses shared or strided storage
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE),
-                  metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.state_dict().items()},
+            str(folder / WEIGHTS_FILE),
+            metadata={"format": "pt"},
+        )
 
 
 def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -94,7 +101,7 @@ def new_classifier(
     return MeanPoolingClassifier(encoder, len(label_names))
 
 
-def _without_pooler(encoder: torch.nn.Module) -> torch.nn.Module:
+def _without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
     # BERT-like encoders carry a [CLS] pooler that mean pooling never reads: drop it (fewer weights, and no
     # parameters without gradients in distributed training). Their forward skips a pooler that is None.
     if getattr(encoder, "pooler", None) is not None:
@@ -108,7 +115,7 @@ def pooling_of(model_dir: Path) -> str:
     return str(config.get(POOLING_KEY, "cls"))
 
 
-def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel | MeanPoolingClassifier:
     """The classifier saved in ``model_dir`` (either architecture), in ``dtype``, in eval mode.
 
     Raises what ``from_pretrained`` raises (OSError, ValueError, ...) for a broken directory; callers turn that
@@ -131,5 +138,7 @@ def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> torc
         raise OSError(f"cannot read {weights}: {exc}") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(
+            f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model.to(dtype).eval()

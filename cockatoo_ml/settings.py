@@ -20,18 +20,20 @@ and .env.example from the declarations.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import functools
 import os
 import sys
 import textwrap
 import tomllib
+import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from cockatoo_ml.errors import CockatooError, ConfigError
+from cockatoo_ml.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -244,7 +246,7 @@ def _adapter(cls: type, name: str) -> Any:
     if bounds:
         inner = _without_none(tp)
         constrained = Annotated[inner, Field(**bounds)]  # type: ignore[valid-type]
-        tp = constrained | None if inner is not tp else constrained  # type: ignore[operator]
+        tp = constrained | None if inner is not tp else constrained
     return TypeAdapter(tp)
 
 
@@ -289,8 +291,12 @@ def _problem(cls: type, name: str, spec: Spec, given: _Value, error: Mapping[str
     if kind == "literal_error":
         choices = typing.get_args(_without_none(_hints(cls)[name]))
         return f"{where}={raw!r} is not one of {', '.join(map(str, choices))}"
-    words = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
-             "bool_parsing": "true or false (1/0, yes/no, on/off)"}.get(kind)
+    words = {
+        "int_parsing": "a whole number",
+        "int_from_float": "a whole number",
+        "float_parsing": "a number",
+        "bool_parsing": "true or false (1/0, yes/no, on/off)",
+    }.get(kind)
     if words:
         return f"{where}={raw!r} is not {words}"
     return f"{where}={raw!r}: {error['msg']}"
@@ -304,8 +310,11 @@ def _bounds_words(spec: Spec) -> str:
         return "must not be negative"
     if spec.gt == 0:
         return "must be positive"
-    parts = [f"{words} {_number(bound)}" for words, bound in
-             (("above", spec.gt), ("at least", spec.ge), ("at most", spec.le), ("below", spec.lt)) if bound is not None]
+    parts = [
+        f"{words} {_number(bound)}"
+        for words, bound in (("above", spec.gt), ("at least", spec.ge), ("at most", spec.le), ("below", spec.lt))
+        if bound is not None
+    ]
     return "must be " + " and ".join(parts)
 
 
@@ -328,12 +337,11 @@ def argument_parser(cls: type, description: str | None = None) -> argparse.Argum
             spec = spec_of(field)
             if not spec.flag or spec.secret:
                 return
-            plain = dataclasses.field(default=field.default, default_factory=field.default_factory)
-            plain.name, plain.type = field.name, field.type
+            plain = copy.copy(field)  # the same field for HfArgumentParser, minus our declaration
             metadata = {k: v for k, v in field.metadata.items() if k != SPEC_KEY}
             if spec.env:
                 metadata["help"] = f"{spec.help} [env: {spec.env}]"
-            plain.metadata = metadata  # type: ignore[misc]
+            plain.metadata = types.MappingProxyType(metadata)
             HfArgumentParser._parse_dataclass_field(parser, plain)
 
         def error(self, message: str) -> typing.NoReturn:
@@ -442,7 +450,7 @@ def env_example(stages: Sequence[Stage]) -> str:
         if not entries:
             continue
         out += ["", f"# ---- {stage.title} " + "-" * max(3, 104 - len(stage.title))]
-        for field, spec in entries:
+        for _field, spec in entries:
             assert spec.env is not None
             listed.add(spec.env)
             out += textwrap.wrap(spec.help, 108, initial_indent="# ", subsequent_indent="# ")

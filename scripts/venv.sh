@@ -1,5 +1,6 @@
 # Sourced (not run) by test.sh and quickstart.sh from the repository root: create or reuse .venv and install
-# requirements.txt into it, only again when requirements.txt changed since the last successful install.
+# requirements.txt and requirements-dev.txt (tests and checks) into it, only again when either changed since the
+# last successful install.
 # PYTHON picks the interpreter that creates .venv (default python3).
 
 ensure_venv() {
@@ -17,11 +18,11 @@ ensure_venv() {
     "$python" -m venv .venv
   fi
   local stamp=.venv/.requirements.sha1 want
-  want=$(sha1sum requirements.txt | cut -d' ' -f1)
+  want=$(cat requirements.txt requirements-dev.txt | sha1sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "installing requirements.txt into .venv (first run: a few minutes)"
+    echo "installing requirements.txt and requirements-dev.txt into .venv (first run: a few minutes)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -r requirements.txt
+    .venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
     echo "$want" > "$stamp"
   fi
 }

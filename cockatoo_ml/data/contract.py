@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetDict, Features, Sequence as SequenceFeature, Value, load_from_disk
+from datasets import DatasetDict, Features, Value, load_from_disk
+from datasets import Sequence as SequenceFeature
 
 from cockatoo_ml.errors import DataError
 
@@ -97,6 +98,7 @@ def warn_non_commercial(credits: Iterable[SourceCredit], what: str) -> list[str]
         log.warning(
             "%s contains non-commercial source(s): %s. A model trained on it may not be used commercially; "
             "for such a model prepare the data without them (prepare_data.py --only with the other sources).",
-            what, "; ".join(f"{credit.name} ({credit.license})" for credit in restricted),
+            what,
+            "; ".join(f"{credit.name} ({credit.license})" for credit in restricted),
         )
     return [credit.name for credit in restricted]

@@ -77,8 +77,11 @@ def is_complete(folder: Path, spec: SourceSpec) -> bool:
 def data_files(folder: Path) -> list[Path]:
     """The source's own files (not our marker, not the Hub's resume cache)."""
     return [
-        p for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(defaults.DOWNLOAD_MARKER_PREFIX) and ".cache" not in p.relative_to(folder).parts
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(defaults.DOWNLOAD_MARKER_PREFIX)
+        and ".cache" not in p.relative_to(folder).parts
     ]
 
 
@@ -108,7 +111,9 @@ def copy_from_dir(spec: SourceSpec, source: Path, target: Path) -> int:
     return len(wanted)
 
 
-def download_one(spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: str | None, force: bool) -> DownloadResult:
+def download_one(
+    spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: str | None, force: bool
+) -> DownloadResult:
     target = spec.source_dir(raw_dir)
     origin = str(from_dir / spec.folder_name) if from_dir else (spec.hub_repo or "")
     if not from_dir and not spec.hub_repo:
@@ -122,9 +127,12 @@ def download_one(spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: 
             return DownloadResult(spec.name, origin, "failed", message=f"{source} not found")
         target.mkdir(parents=True, exist_ok=True)
         if copy_from_dir(spec, source, target) == 0:
-            return DownloadResult(spec.name, origin, "failed", message=f"no files matching {list(spec.download_patterns)} in {source}")
+            return DownloadResult(
+                spec.name, origin, "failed", message=f"no files matching {list(spec.download_patterns)} in {source}"
+            )
         status = "copied"
     else:
+        assert spec.hub_repo, "a spec with neither from_dir nor hub_repo returned above"
         try:
             snapshot_download(
                 spec.hub_repo,
@@ -137,14 +145,21 @@ def download_one(spec: SourceSpec, raw_dir: Path, from_dir: Path | None, token: 
         except HUB_ERRORS as exc:
             return DownloadResult(spec.name, origin, "failed", message=one_line(exc))
         if not data_files(target):
-            return DownloadResult(spec.name, origin, "failed", message=f"no files matched {list(spec.download_patterns)}")
+            return DownloadResult(
+                spec.name, origin, "failed", message=f"no files matched {list(spec.download_patterns)}"
+            )
         status = "downloaded"
-    files, size = write_marker(target, spec, origin)
-    return DownloadResult(spec.name, origin, status, files, size)
+    n_files, size = write_marker(target, spec, origin)
+    return DownloadResult(spec.name, origin, status, n_files, size)
 
 
-def download_sources(specs: Sequence[SourceSpec], raw_dir: Path, from_dir: Path | None = None,
-                     token: str | None = None, force: bool = False) -> list[DownloadResult]:
+def download_sources(
+    specs: Sequence[SourceSpec],
+    raw_dir: Path,
+    from_dir: Path | None = None,
+    token: str | None = None,
+    force: bool = False,
+) -> list[DownloadResult]:
     results = []
     for spec in tqdm(specs, desc="sources", unit="source"):
         result = download_one(spec, raw_dir, from_dir, token, force)
@@ -177,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_args(DownloadSettings, argv, description="Download the dataset sources.")
     specs = select_sources(load_source_set(settings.sources).sources, settings.only)
     from_dir = Path(settings.from_dir) if settings.from_dir else None
-    results = download_sources(specs, Path(settings.raw_dir or RAW_DIR), from_dir, settings.hf_token or None,
-                               settings.force)
+    results = download_sources(
+        specs, Path(settings.raw_dir or RAW_DIR), from_dir, settings.hf_token or None, settings.force
+    )
     print(format_summary(results))
     failed = [r.name for r in results if r.failed]
     if failed:

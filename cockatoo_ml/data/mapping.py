@@ -54,7 +54,12 @@ def column_scores(series: pd.Series, rule: LabelRule) -> tuple[np.ndarray, int]:
         unmapped = present & ~keys.isin(list(lookup)).fillna(False).astype(bool)
         if unmapped.any():
             examples = sorted(set(keys[unmapped].head(1000)))[:5]
-            log.warning("column %r: %d value(s) not in the value map (e.g. %s) read as unknown", series.name, int(unmapped.sum()), examples)
+            log.warning(
+                "column %r: %d value(s) not in the value map (e.g. %s) read as unknown",
+                series.name,
+                int(unmapped.sum()),
+                examples,
+            )
         scores = keys.map(lookup).astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
         return scores, int(unmapped.sum())
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
@@ -111,7 +116,7 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
         groups = frame[spec.group_by]
         table = table.groupby(groups, sort=False).mean()
         text = text.groupby(groups, sort=False).first()
-    result = np.full((len(table), len(labels)), np.nan, dtype=np.float32)
+    result: np.ndarray = np.full((len(table), len(labels)), np.nan, dtype=np.float32)
     for j, label in enumerate(labels):
         if label in active:
             rule = active[label]

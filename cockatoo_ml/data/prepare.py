@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 # Python's str.isspace() set, written for RE2: ASCII \s, \v, the C0 separators, NEL and Unicode Z* spaces.
 _WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"
 # Any whitespace other than a single space (Zs without U+0020, spelled out), or two spaces in a row.
-_NEEDS_COLLAPSE = r"[\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}\p{Zl}\p{Zp}]|  "
+_NEEDS_COLLAPSE = (
+    r"[\t\n\x{0B}\f\r\x{1C}-\x{1F}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}\p{Zl}\p{Zp}]|  "
+)
 
 
 @dataclass
@@ -84,7 +86,9 @@ def resolve_sources(settings: PrepareSettings) -> tuple[tuple[SourceSpec, ...], 
     return select_sources(source_set.sources, settings.only), raw_dir, source_set.origin
 
 
-def load_source(spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport) -> tuple[pd.Series, np.ndarray] | None:
+def load_source(
+    spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport
+) -> tuple[pd.Series, np.ndarray] | None:
     """Read and map one source; a missing folder or file is a warning and the source is skipped."""
     folder = spec.source_dir(raw_dir)
     if not folder.is_dir():
@@ -115,13 +119,21 @@ def load_source(spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: 
     mapped = map_labels(frame, spec, labels)
     report.unparseable_values = mapped.bad_values
     if report.unparseable_rows or report.unparseable_values:
-        log.warning("source %s: %d unparseable row(s) skipped, %d unreadable label value(s) read as unknown",
-                    spec.name, report.unparseable_rows, report.unparseable_values)
+        log.warning(
+            "source %s: %d unparseable row(s) skipped, %d unreadable label value(s) read as unknown",
+            spec.name,
+            report.unparseable_rows,
+            report.unparseable_values,
+        )
     return mapped.text, mapped.labels
 
 
-def load_all(specs: Sequence[SourceSpec], raw_dir: Path, labels: Sequence[str], reports: list[SourceReport]) -> LoadedRows:
-    texts, matrices, owners = [], [], []
+def load_all(
+    specs: Sequence[SourceSpec], raw_dir: Path, labels: Sequence[str], reports: list[SourceReport]
+) -> LoadedRows:
+    texts: list[pa.Array] = []
+    matrices: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
     for index, spec in enumerate(specs):
         loaded = load_source(spec, raw_dir, labels, reports[index])
         if loaded is None:
@@ -155,7 +167,9 @@ def count_by_source(mask: np.ndarray, source: np.ndarray, n_sources: int) -> np.
     return np.bincount(source[mask], minlength=n_sources)
 
 
-def deduplicate(text: pa.Array, labels: np.ndarray, source: np.ndarray) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+def deduplicate(
+    text: pa.Array, labels: np.ndarray, source: np.ndarray
+) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
     """Merge rows with the same cleaned text: a label is known if any copy knows it and positive if any known
     copy says so; the row keeps the first copy's source. Returns the unique texts, merged labels, their
     sources and a mask of the rows that were folded into an earlier copy."""
@@ -163,7 +177,7 @@ def deduplicate(text: pa.Array, labels: np.ndarray, source: np.ndarray) -> tuple
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     n_unique = len(encoded.dictionary)
     _, first = np.unique(codes, return_index=True)
-    duplicate = np.ones(len(codes), dtype=bool)
+    duplicate: np.ndarray = np.ones(len(codes), dtype=bool)
     duplicate[first] = False
     known = ~np.isnan(labels)
     merged = np.full((n_unique, labels.shape[1]), np.nan, dtype=np.float32)
@@ -174,8 +188,9 @@ def deduplicate(text: pa.Array, labels: np.ndarray, source: np.ndarray) -> tuple
     return encoded.dictionary, merged, source[first], duplicate
 
 
-def assign_splits(labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, seed: int,
-                  names: Sequence[str] = ()) -> np.ndarray:
+def assign_splits(
+    labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, seed: int, names: Sequence[str] = ()
+) -> np.ndarray:
     """Split index (0 train, 1 validation, 2 test) per row, stratified by source and label pattern.
 
     Rows with the same source and the same positive/negative/unknown pattern form a stratum; each stratum is
@@ -191,7 +206,7 @@ def assign_splits(labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, se
     sorted_strata = strata[order]
     starts = np.flatnonzero(np.r_[True, sorted_strata[1:] != sorted_strata[:-1]])
     sizes = np.diff(np.r_[starts, n])
-    group = np.repeat(np.arange(len(starts)), sizes)
+    group: np.ndarray = np.repeat(np.arange(len(starts)), sizes)
     rank = np.arange(n) - starts[group]
     position = (rank + rng.random(len(starts))[group]) / sizes[group]
     splits = np.empty(n, dtype=np.int64)
@@ -200,8 +215,9 @@ def assign_splits(labels: np.ndarray, source: np.ndarray, ratios: np.ndarray, se
     return splits
 
 
-def ensure_positives_everywhere(labels: np.ndarray, splits: np.ndarray, n_splits: int, rng: np.random.Generator,
-                                names: Sequence[str] = ()) -> None:
+def ensure_positives_everywhere(
+    labels: np.ndarray, splits: np.ndarray, n_splits: int, rng: np.random.Generator, names: Sequence[str] = ()
+) -> None:
     """Where a label has positives but a split got none, move one positive row there from the split with the
     most, preferring rows that are not the only positive of another label in that split. In place."""
     positive = labels == 1
@@ -222,7 +238,9 @@ def ensure_positives_everywhere(labels: np.ndarray, splits: np.ndarray, n_splits
             splits[rng.choice(safe if len(safe) else candidates)] = target
 
 
-def label_stats(labels: np.ndarray, splits: np.ndarray, label_names: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+def label_stats(
+    labels: np.ndarray, splits: np.ndarray, label_names: Sequence[str]
+) -> dict[str, dict[str, dict[str, int]]]:
     stats: dict[str, dict[str, dict[str, int]]] = {}
     for index, split in enumerate(SPLITS):
         part = labels[splits == index]
@@ -241,13 +259,23 @@ def format_label_table(stats: dict[str, dict[str, dict[str, int]]]) -> str:
     lines = [f"{'split':<11} {'label':<12} {'positive':>9} {'negative':>9} {'unknown':>9}"]
     for split, per_label in stats.items():
         for label, counts in per_label.items():
-            lines.append(f"{split:<11} {label:<12} {counts['positive']:>9} {counts['negative']:>9} {counts['unknown']:>9}")
+            lines.append(
+                f"{split:<11} {label:<12} {counts['positive']:>9} {counts['negative']:>9} {counts['unknown']:>9}"
+            )
     return "\n".join(lines)
 
 
 def format_source_table(reports: Sequence[SourceReport]) -> str:
-    columns = ("files", "rows_read", "unparseable_rows", "unparseable_values", "empty_text", "no_known_label",
-               "duplicates", "kept")
+    columns = (
+        "files",
+        "rows_read",
+        "unparseable_rows",
+        "unparseable_values",
+        "empty_text",
+        "no_known_label",
+        "duplicates",
+        "kept",
+    )
     width = max(len(r.name) for r in reports)
     lines = [f"{'source':<{width}} " + " ".join(f"{c:>{len(c)}}" for c in columns) + "  status"]
     for r in reports:
@@ -268,7 +296,9 @@ def build_split(text: pa.Array, labels: np.ndarray, source_names: np.ndarray) ->
         }
     ).cast(features().arrow_schema)
     # A random fingerprint: hashing the whole table for one costs more than building it.
-    return Dataset(InMemoryTable(table), info=DatasetInfo(features=features()), fingerprint=generate_random_fingerprint())
+    return Dataset(
+        InMemoryTable(table), info=DatasetInfo(features=features()), fingerprint=generate_random_fingerprint()
+    )
 
 
 def check_output(output: Path) -> None:
@@ -290,48 +320,67 @@ def prepare(settings: PrepareSettings) -> dict:
     specs, raw_dir, origin = resolve_sources(settings)
     output = Path(settings.output)
     check_output(output)
-    resolved = {**asdict(settings), "sources": origin, "raw_dir": str(raw_dir), "labels": labels,
-                "source_names": [s.name for s in specs], "ratios": dict(zip(SPLITS, ratios.tolist()))}
+    resolved = {
+        **asdict(settings),
+        "sources": origin,
+        "raw_dir": str(raw_dir),
+        "labels": labels,
+        "source_names": [s.name for s in specs],
+        "ratios": dict(zip(SPLITS, ratios.tolist(), strict=True)),
+    }
     # Written aside and swapped in whole: a failed run leaves the previous data intact.
     with publish_dir(output) as staged:
         report_settings("prepare", resolved, save_to=staged / defaults.PREPARE_SETTINGS_FILE)
         stats = prepare_into(settings, specs, raw_dir, labels, ratios, staged, resolved)
-    log.info("saved %s rows to %s (%s)", sum(stats["rows"].values()), output,
-             ", ".join(f"{k} {v}" for k, v in stats["rows"].items()))
+    log.info(
+        "saved %s rows to %s (%s)",
+        sum(stats["rows"].values()),
+        output,
+        ", ".join(f"{k} {v}" for k, v in stats["rows"].items()),
+    )
     return stats
 
 
-def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir: Path, labels: list[str],
-                 ratios: np.ndarray, staged: Path, resolved: dict) -> dict:
+def prepare_into(
+    settings: PrepareSettings,
+    specs: Sequence[SourceSpec],
+    raw_dir: Path,
+    labels: list[str],
+    ratios: np.ndarray,
+    staged: Path,
+    resolved: dict,
+) -> dict:
     reports = [SourceReport(spec.name) for spec in specs]
     rows = load_all(specs, raw_dir, labels, reports)
     n_sources = len(specs)
     text = clean_texts(rows.text, settings.unicode_form)
     empty = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
     unlabelled = np.isnan(rows.labels).all(axis=1) & ~empty & (not settings.keep_unlabelled)
-    for report, count in zip(reports, count_by_source(empty, rows.source, n_sources)):
+    for report, count in zip(reports, count_by_source(empty, rows.source, n_sources), strict=True):
         report.empty_text = int(count)
-    for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources)):
+    for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources), strict=True):
         report.no_known_label = int(count)
     keep = ~(empty | unlabelled)
     if not keep.any():
         raise DataError("every loaded row was empty or had no known label; nothing to prepare")
     text = text.filter(pa.array(keep))
     unique_text, merged, source, duplicate = deduplicate(text, rows.labels[keep], rows.source[keep])
-    for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources)):
+    for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources), strict=True):
         report.duplicates = int(count)
-    for report, count in zip(reports, np.bincount(source, minlength=n_sources)):
+    for report, count in zip(reports, np.bincount(source, minlength=n_sources), strict=True):
         report.kept = int(count)
 
     splits = assign_splits(merged, source, ratios, settings.seed, labels)
     names = np.array([spec.name for spec in specs], dtype=object)
     dataset = DatasetDict(
         {
-            split: build_split(unique_text.filter(pa.array(splits == index)), merged[splits == index], names[source[splits == index]])
+            split: build_split(
+                unique_text.filter(pa.array(splits == index)), merged[splits == index], names[source[splits == index]]
+            )
             for index, split in enumerate(SPLITS)
         }
     )
-    stats = {
+    stats: dict[str, Any] = {
         "labels": label_stats(merged, splits, labels),
         "rows": {split: int(np.sum(splits == index)) for index, split in enumerate(SPLITS)},
         "sources": [asdict(r) for r in reports],
@@ -339,8 +388,11 @@ def prepare_into(settings: PrepareSettings, specs: Sequence[SourceSpec], raw_dir
     print(format_source_table(reports))
     print()
     print(format_label_table(stats["labels"]))
-    credits = [SourceCredit(spec.name, spec.license, spec.citation, report.kept)
-               for spec, report in zip(specs, reports) if report.kept]
+    credits = [
+        SourceCredit(spec.name, spec.license, spec.citation, report.kept)
+        for spec, report in zip(specs, reports, strict=True)
+        if report.kept
+    ]
     warn_non_commercial(credits, "the prepared data")
     meta = {"sources": resolved["source_names"], "seed": settings.seed, CREDITS_KEY: [asdict(c) for c in credits]}
     write_output(staged, dataset, labels, meta, stats)

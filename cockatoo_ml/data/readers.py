@@ -96,7 +96,9 @@ def read_json(path: Path, options: ReaderOptions) -> RawTable:
     try:
         document = json.loads(path.read_text(encoding=options.encoding, errors="replace"))
     except json.JSONDecodeError as exc:
-        raise DataError(f"cannot parse {path} as JSON ({exc}); if it has one object per line use format 'jsonl'")
+        raise DataError(
+            f"cannot parse {path} as JSON ({exc}); if it has one object per line use format 'jsonl'"
+        ) from None
     records = document
     for key in options.record_path.split(".") if options.record_path else ():
         if not isinstance(records, dict) or key not in records:
@@ -104,7 +106,9 @@ def read_json(path: Path, options: ReaderOptions) -> RawTable:
             raise DataError(f"{path}: record_path {options.record_path!r} not found (at {key!r}; found {found})")
         records = records[key]
     if isinstance(records, dict):
-        raise DataError(f"{path} holds a JSON object, not a list of records; set reader.record_path to one of {sorted(records)}")
+        raise DataError(
+            f"{path} holds a JSON object, not a list of records; set reader.record_path to one of {sorted(records)}"
+        )
     bad = sum(1 for r in records if not isinstance(r, dict))
     return RawTable(_flatten([r for r in records if isinstance(r, dict)]), bad)
 
@@ -176,7 +180,9 @@ def read_paired_txt(path: Path, options: ReaderOptions) -> RawTable:
         raise DataError(f"{path} has no label file beside it (expected {label_path.name})")
     texts, labels = _lines(path, options.encoding), _lines(label_path, options.encoding)
     if len(texts) != len(labels):
-        raise DataError(f"{path.name} has {len(texts)} lines but {label_path.name} has {len(labels)}; they must pair up")
+        raise DataError(
+            f"{path.name} has {len(texts)} lines but {label_path.name} has {len(labels)}; they must pair up"
+        )
     return RawTable(pd.DataFrame({PAIRED_TEXT_COLUMN: texts, PAIRED_LABEL_COLUMN: labels}))
 
 

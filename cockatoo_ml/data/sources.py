@@ -143,7 +143,9 @@ class SourceSpec:
         if self.allow_patterns or self.format != "paired_txt":
             return self.allow_patterns or self.files
         reader = self.reader
-        paired = (p[: -len(reader.text_suffix)] + reader.label_suffix for p in self.files if p.endswith(reader.text_suffix))
+        paired = (
+            p[: -len(reader.text_suffix)] + reader.label_suffix for p in self.files if p.endswith(reader.text_suffix)
+        )
         return self.files + tuple(paired)
 
     def needed_columns(self) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -75,9 +76,15 @@ def sure_bands(student: np.ndarray, teacher: np.ndarray, thresholds: Sequence[fl
         n = max(len(s), 1)
         bands.append(
             Band(
-                low=low.cut if low.count else 0.0, high=-high.cut if high.count else 1.0,
-                agreement_low=low.agreement, agreement_high=high.agreement, share_low=low.count / n,
-                share_high=high.count / n, texts_low=low.count, texts_high=high.count, bound_low=low.bound,
+                low=low.cut if low.count else 0.0,
+                high=-high.cut if high.count else 1.0,
+                agreement_low=low.agreement,
+                agreement_high=high.agreement,
+                share_low=low.count / n,
+                share_high=high.count / n,
+                texts_low=low.count,
+                texts_high=high.count,
+                bound_low=low.bound,
                 bound_high=high.bound,
             )
         )
@@ -103,7 +110,9 @@ def _widest_side(scores: np.ndarray, agrees: np.ndarray, limit: float, rule: Ban
     agreeing = np.cumsum(sorted_agrees[:below_limit])
     bound = agreement_lower_bound(agreeing, counts, rule.confidence)
     # A cut must not split equal scores: after ``count`` texts, the next score must be higher (or none be left).
-    whole = np.append(sorted_scores[1:below_limit] != sorted_scores[: below_limit - 1], True) if below_limit else counts > 0
+    whole = (
+        np.append(sorted_scores[1:below_limit] != sorted_scores[: below_limit - 1], True) if below_limit else counts > 0
+    )
     passing = np.flatnonzero(whole & (counts >= rule.min_texts) & (bound >= rule.target))
     if not passing.size:
         return _Side(limit, 1.0, 1.0, 0)
@@ -144,7 +153,10 @@ def bands_from_dict(labels: Sequence[str], raw: Mapping[str, Mapping[str, float]
             raise ValueError(f"no band for label {label!r}")
         # Counts and bounds (fields with a default) are missing from a student written before they existed.
         given = {f.name: raw[label][f.name] for f in fields(Band) if f.name in raw[label] or f.default is MISSING}
-        band = Band(**{name: int(value) if name.startswith("texts_") else float(value) for name, value in given.items()})
+        values: dict[str, Any] = {
+            name: int(value) if name.startswith("texts_") else float(value) for name, value in given.items()
+        }
+        band = Band(**values)
         if not 0.0 <= band.low <= band.high <= 1.0:
             raise ValueError(f"band of {label!r} is not 0 <= low <= high <= 1")
         bands.append(band)

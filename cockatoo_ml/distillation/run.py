@@ -81,15 +81,16 @@ class Scored:
             if text not in seen:
                 seen.add(text)
                 keep.append(i)
-        joined = cls(texts, np.concatenate([part.scores for part in parts]),
-                     np.concatenate([part.windows for part in parts]))
+        joined = cls(
+            texts, np.concatenate([part.scores for part in parts]), np.concatenate([part.windows for part in parts])
+        )
         return joined.subset(np.asarray(keep, dtype=np.int64))
 
 
 def held_out_rows(count: int, share: float, seed: int = defaults.BAND_SEED) -> np.ndarray:
     """A fixed random ``share`` of ``count`` rows (as a mask), kept from the student for the bands."""
     mask = np.zeros(count, dtype=bool)
-    mask[np.random.default_rng(seed).permutation(count)[: int(round(share * count))]] = True
+    mask[np.random.default_rng(seed).permutation(count)[: round(share * count)]] = True
     return mask
 
 
@@ -111,7 +112,9 @@ def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str, cac
             scores.append(result.scores)
             windows.append(result.windows)
     shape = (len(texts), len(teacher.labels))
-    scored = Scored(list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows, dtype=np.int64))
+    scored = Scored(
+        list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows, dtype=np.int64)
+    )
     if path is not None:
         path.parent.mkdir(exist_ok=True)
         staged = path.with_suffix(".partial.npz")
@@ -136,10 +139,16 @@ def measure(
 ) -> tuple[list[Band], dict[str, Any]]:
     """The student on a split: the bands (computed here unless given) and the cascade's agreement with them."""
     started = time.perf_counter()
-    scores = np.concatenate(
-        [student.scores(split.texts[i : i + defaults.SPEED_BATCH_TEXTS])
-         for i in range(0, len(split.texts), defaults.SPEED_BATCH_TEXTS)]
-    ) if split.texts else np.zeros((0, len(thresholds)))
+    scores = (
+        np.concatenate(
+            [
+                student.scores(split.texts[i : i + defaults.SPEED_BATCH_TEXTS])
+                for i in range(0, len(split.texts), defaults.SPEED_BATCH_TEXTS)
+            ]
+        )
+        if split.texts
+        else np.zeros((0, len(thresholds)))
+    )
     elapsed = time.perf_counter() - started
     one_window = split.windows == 1
     if bands is None:
@@ -200,33 +209,46 @@ def build_student(settings: DistillSettings) -> Path:
         log.info("student %s: %s", kind, json.dumps(candidates[kind]))
     best = max(
         candidates,
-        key=lambda k: (candidates[k]["validation"]["answered_share"], candidates[k]["validation"]["student_texts_per_s"]),
+        key=lambda k: (
+            candidates[k]["validation"]["answered_share"],
+            candidates[k]["validation"]["student_texts_per_s"],
+        ),
     )
     student, bands = trained[best]
     report = {
         "student": best,
         "why": "answers the most band texts at the same band agreement"
-        if len(candidates) > 1 else "the only candidate",
+        if len(candidates) > 1
+        else "the only candidate",
         "labels": list(labels),
-        "thresholds": dict(zip(labels, thresholds)),
+        "thresholds": dict(zip(labels, thresholds, strict=True)),
         "target_agreement": settings.target_agreement,
         "band_confidence": settings.band_confidence,
         "band_min_texts": settings.band_min_texts,
         # "validation" below is measured on these texts, the ones the bands were fitted on (none taught).
         "band_texts": {**{name: len(part.texts) for name, part in parts.items()}, "distinct": len(band.texts)},
         "max_windows": 1,
-        "bands": {label: band.to_dict() for label, band in zip(labels, bands)},
+        "bands": {label: band.to_dict() for label, band in zip(labels, bands, strict=True)},
         "validation": candidates[best]["validation"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
         "candidates": candidates,
-        "teacher": {"model_dir": str(model_dir), "data": str(data_dir), "dtype": teacher.dtype,
-                    "train_texts": len(train.texts), "unlabelled_texts": len(extra),
-                    "held_out_for_bands": int(held.sum())},
+        "teacher": {
+            "model_dir": str(model_dir),
+            "data": str(data_dir),
+            "dtype": teacher.dtype,
+            "train_texts": len(train.texts),
+            "unlabelled_texts": len(extra),
+            "held_out_for_bands": int(held.sum()),
+        },
     }
     target = write_student_dir(model_dir, student, report)
-    log.info("student %s written to %s: answers %.1f%% of band texts, %.2f%% of those as the teacher decided",
-             best, target, 100 * report["validation"]["answered_share"],
-             100 * report["validation"]["answered_agreement"])
+    log.info(
+        "student %s written to %s: answers %.1f%% of band texts, %.2f%% of those as the teacher decided",
+        best,
+        target,
+        100 * report["validation"]["answered_share"],
+        100 * report["validation"]["answered_agreement"],
+    )
     return target
 
 

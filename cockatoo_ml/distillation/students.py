@@ -14,16 +14,21 @@ keeps the order of the extreme scores, which is where the sure bands lie. Everyt
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import sparse
 
 from cockatoo_ml.registry import distillation as defaults
+
+if TYPE_CHECKING:  # imported where used: serving a student loads only the one it needs
+    from model2vec import StaticModel
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 CONFIG_FILE = "student.json"
 HEAD_FILE = "head.npz"
@@ -63,10 +68,13 @@ class TfidfFeatures:
         return cls([{t: int(i) for t, i in vec.vocabulary_.items()} for vec in fitted], [vec.idf_ for vec in fitted])
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        indptr, columns, values = [0], [], []
+        indptr: list[int] = [0]
+        columns: list[int] = []
+        values: list[int] = []
         for text in texts:
             counts: dict[int, int] = {}
-            for analyze, vocabulary, offset in zip(self.analyzers, self.vocabularies, self.offsets):
+            # offsets holds one more entry than there are vocabularies: the end of the last one
+            for analyze, vocabulary, offset in zip(self.analyzers, self.vocabularies, self.offsets, strict=False):
                 for gram in analyze(text):
                     column = vocabulary.get(gram)
                     if column is not None:
@@ -76,14 +84,14 @@ class TfidfFeatures:
             indptr.append(len(columns))
         cols, rows_end = np.asarray(columns, dtype=np.int64), np.asarray(indptr, dtype=np.int64)
         vals = (1.0 + np.log(np.asarray(values, dtype=np.float32))) * self.idf[cols]  # sublinear tf x idf
-        row = np.repeat(np.arange(len(texts)), np.diff(rows_end))
+        row: np.ndarray = np.repeat(np.arange(len(texts)), np.diff(rows_end))
         norms = np.sqrt(np.bincount(row, weights=vals * vals, minlength=len(texts)))
         vals = (vals / np.maximum(norms, 1e-12)[row]).astype(np.float32)  # unit length over both parts together
         return sparse.csr_matrix((vals, cols, rows_end), shape=(len(texts), int(self.offsets[-1])))
 
     def save(self, folder: Path) -> None:
         idf = np.split(self.idf, self.offsets[1:-1])
-        payload = [{"vocabulary": v, "idf": w.tolist()} for v, w in zip(self.vocabularies, idf)]
+        payload = [{"vocabulary": v, "idf": w.tolist()} for v, w in zip(self.vocabularies, idf, strict=True)]
         (folder / TFIDF_FILE).write_text(json.dumps(payload))
 
     @classmethod
@@ -99,7 +107,7 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 def word_ngrams(text: str) -> list[str]:
     """Lower-cased words of two or more characters and their pairs: scikit-learn's ``word`` analyzer, (1, 2)."""
     words = _WORD.findall(text.lower())
-    return words + [" ".join(pair) for pair in zip(words, words[1:])]
+    return words + [" ".join(pair) for pair in itertools.pairwise(words)]
 
 
 def char_wb_ngrams(text: str, low: int = 2, high: int = 5) -> list[str]:
@@ -117,7 +125,7 @@ def char_wb_ngrams(text: str, low: int = 2, high: int = 5) -> list[str]:
 ANALYZERS = (word_ngrams, char_wb_ngrams)
 
 
-def _tfidf_pair(max_features: int | None) -> tuple[object, object]:
+def _tfidf_pair(max_features: int | None) -> tuple[TfidfVectorizer, TfidfVectorizer]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # Half the feature budget each; sublinear tf so one repeated word cannot dominate a text.
@@ -134,7 +142,7 @@ class StaticFeatures:
 
     kind = "static"
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: StaticModel) -> None:
         self.model = model
 
     @classmethod
@@ -143,7 +151,7 @@ class StaticFeatures:
     ) -> StaticFeatures:
         from model2vec.distill import distill
 
-        extra = {"token_remove_pattern": token_pattern} if token_pattern else {}
+        extra: dict[str, Any] = {"token_remove_pattern": token_pattern} if token_pattern else {}
         # A classification checkpoint loads as its bare encoder (the head is left out): the vectors are the
         # fine-tuned encoder's.
         return cls(distill(model_name=str(model_dir), pca_dims=pca_dims, **extra))
@@ -164,7 +172,7 @@ class StaticFeatures:
         return cls(StaticModel.from_pretrained(folder / STATIC_DIR))
 
 
-FEATURES: dict[str, type] = {"static": StaticFeatures, "tfidf": TfidfFeatures}
+FEATURES: dict[str, type[StaticFeatures] | type[TfidfFeatures]] = {"static": StaticFeatures, "tfidf": TfidfFeatures}
 
 
 def logits(probs: np.ndarray) -> np.ndarray:
@@ -189,7 +197,11 @@ class Student:
 
     @classmethod
     def fit(
-        cls, features: Features, texts: Sequence[str], teacher: np.ndarray, labels: Sequence[str],
+        cls,
+        features: Features,
+        texts: Sequence[str],
+        teacher: np.ndarray,
+        labels: Sequence[str],
         alpha: float = defaults.RIDGE_ALPHA,
     ) -> Student:
         from sklearn.linear_model import Ridge

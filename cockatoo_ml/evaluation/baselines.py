@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
@@ -47,9 +48,9 @@ class PerLabelProbe:
     its label. A label whose known training rows hold one class only scores that class's rate everywhere."""
 
     def __init__(self) -> None:
-        self.models: list[object | float] = []
+        self.models: list[LogisticRegression | float] = []
 
-    def fit(self, features: object, rows: EvalRows) -> None:
+    def fit(self, features: np.ndarray | sparse.spmatrix, rows: EvalRows) -> None:
         self.models = []
         for j, name in enumerate(rows.label_names):
             known = rows.label_mask[:, j] > 0
@@ -64,8 +65,8 @@ class PerLabelProbe:
             model.fit(features[known], truth)
             self.models.append(model)
 
-    def predict(self, features: object, n_rows: int) -> np.ndarray:
-        out = np.empty((n_rows, len(self.models)), dtype=np.float64)
+    def predict(self, features: np.ndarray | sparse.spmatrix, n_rows: int) -> np.ndarray:
+        out: np.ndarray = np.empty((n_rows, len(self.models)), dtype=np.float64)
         for j, model in enumerate(self.models):
             out[:, j] = model if isinstance(model, float) else model.predict_proba(features)[:, 1]
         return out
@@ -79,10 +80,24 @@ class TfidfBaseline:
     def __init__(self) -> None:
         self.vectorizer = FeatureUnion(
             [
-                ("word", TfidfVectorizer(analyzer="word", ngram_range=defaults.TFIDF_WORD_NGRAMS, sublinear_tf=True,
-                                         min_df=defaults.TFIDF_MIN_DF)),
-                ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=defaults.TFIDF_CHAR_NGRAMS, sublinear_tf=True,
-                                         min_df=defaults.TFIDF_MIN_DF)),
+                (
+                    "word",
+                    TfidfVectorizer(
+                        analyzer="word",
+                        ngram_range=defaults.TFIDF_WORD_NGRAMS,
+                        sublinear_tf=True,
+                        min_df=defaults.TFIDF_MIN_DF,
+                    ),
+                ),
+                (
+                    "char",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=defaults.TFIDF_CHAR_NGRAMS,
+                        sublinear_tf=True,
+                        min_df=defaults.TFIDF_MIN_DF,
+                    ),
+                ),
             ]
         )
         self.probe = PerLabelProbe()
@@ -113,8 +128,14 @@ class FrozenEncoderBaseline:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the frozen baseline's encoder {encoder!r} ({exc})") from None
         # Never past the encoder's position embeddings (a small encoder may have fewer than max_tokens).
-        limits = [n for n in (getattr(self.model.config, "max_position_embeddings", 0),
-                              getattr(self.tokenizer, "model_max_length", 0)) if 0 < int(n or 0) < 1_000_000]
+        limits = [
+            n
+            for n in (
+                getattr(self.model.config, "max_position_embeddings", 0),
+                getattr(self.tokenizer, "model_max_length", 0),
+            )
+            if 0 < int(n or 0) < 1_000_000
+        ]
         self.max_tokens = min([max_tokens, *limits])
         self.scaler = StandardScaler()
         self.probe = PerLabelProbe()
@@ -126,8 +147,9 @@ class FrozenEncoderBaseline:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.empty((len(ids), self.model.config.hidden_size), dtype=np.float32)
         pad = self.tokenizer.pad_token_id or 0
-        with tqdm(total=len(ids), desc=f"embedding ({Path(self.encoder_name).name})", unit="text",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(ids), desc=f"embedding ({Path(self.encoder_name).name})", unit="text", disable=not progress
+        ) as bar:
             for batch in _length_batches(order, ids, defaults.FROZEN_BATCH_TOKENS):
                 width = len(ids[batch[-1]])  # sorted: the last is the longest
                 input_ids = torch.full((len(batch), width), pad, dtype=torch.long)

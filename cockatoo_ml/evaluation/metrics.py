@@ -77,7 +77,7 @@ def label_metrics(probs: np.ndarray, truth: np.ndarray, threshold: float, name: 
     curve = f1_curve(probs, truth, grid)
     best = best_threshold(curve, grid)
     return LabelMetrics(
-        rows=int(len(probs)),
+        rows=len(probs),
         positives=int(truth.sum()),
         threshold=float(threshold),
         precision=at[f"precision_{name}"],
@@ -104,9 +104,9 @@ def grouped_metrics(
     probs = np.asarray(probs, dtype=np.float64)
     truth = np.asarray(labels) > 0.5
     known = np.asarray(label_mask) > 0
-    sources = np.asarray(sources, dtype=object)
+    source_of = np.asarray(sources, dtype=object)
     groups: dict[str, np.ndarray] = {ALL_SOURCES: np.ones(len(probs), dtype=bool)}
-    groups.update({str(name): sources == name for name in sorted(set(sources.tolist()))})
+    groups.update({str(name): source_of == name for name in sorted(set(source_of.tolist()))})
     result: GroupedMetrics = {}
     for group, in_group in groups.items():
         per_label: dict[str, LabelMetrics] = {}

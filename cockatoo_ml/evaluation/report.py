@@ -16,13 +16,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; evaluation machines have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
-from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, metrics_to_dict, reliability_bins  # noqa: E402
-from cockatoo_ml.registry import evaluation as defaults  # noqa: E402
-from cockatoo_ml.training.report import _label_grid, _save  # noqa: E402
+from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, metrics_to_dict, reliability_bins
+from cockatoo_ml.registry import evaluation as defaults
+from cockatoo_ml.training.report import _label_grid, _save
 
 MODEL = "model"  # the system under test, beside the baselines' names
 CASCADE = "cascade"  # the same model served through its cascade (student first), when it has one
@@ -72,15 +71,33 @@ class EvaluationReport:
         for baseline in self.baselines:
             for group, label, model, other in self._pairs(baseline):
                 if _comparable(group, model.positives, min_positives) and _below(model.pr_auc, other.pr_auc):
-                    found.append({"baseline": baseline, "source": group, "label": label, "positives": model.positives,
-                                  "model": model.pr_auc, baseline: other.pr_auc, "difference": model.pr_auc - other.pr_auc})
+                    found.append(
+                        {
+                            "baseline": baseline,
+                            "source": group,
+                            "label": label,
+                            "positives": model.positives,
+                            "model": model.pr_auc,
+                            baseline: other.pr_auc,
+                            "difference": model.pr_auc - other.pr_auc,
+                        }
+                    )
             model_macro, other_macro = self.macro_pr_auc(), self.macro_pr_auc(baseline)
-            if _below(model_macro, other_macro):
-                found.append({"baseline": baseline, "source": ALL_SOURCES, "label": MEAN_OVER_LABELS, "positives": None,
-                              "model": model_macro, baseline: other_macro, "difference": model_macro - other_macro})
+            if model_macro is not None and other_macro is not None and _below(model_macro, other_macro):
+                found.append(
+                    {
+                        "baseline": baseline,
+                        "source": ALL_SOURCES,
+                        "label": MEAN_OVER_LABELS,
+                        "positives": None,
+                        "model": model_macro,
+                        baseline: other_macro,
+                        "difference": model_macro - other_macro,
+                    }
+                )
         return found
 
-    def _pairs(self, baseline: str):  # type: ignore[no-untyped-def]
+    def _pairs(self, baseline: str):
         for label in self.label_names:  # the table's order
             for group in self.groups():
                 model = self.metrics[MODEL].get(group, {}).get(label)
@@ -89,7 +106,7 @@ class EvaluationReport:
                     yield group, label, model, other
 
     def groups(self) -> list[str]:
-        """"all" first, then the sources in name order."""
+        """ "all" first, then the sources in name order."""
         return [ALL_SOURCES, *sorted(g for g in self.metrics[MODEL] if g != ALL_SOURCES)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,29 +129,65 @@ class EvaluationReport:
         ``CASCADE_PR_AUC_TOLERANCE`` is marked."""
         if self.cascade is None:
             raise ValueError("this report has no cascade")
-        head = ["label", "rows", "positives", "transformer PR-AUC", "cascade PR-AUC", "Δ", "transformer F1",
-                "cascade F1", "identical decisions"]
+        head = [
+            "label",
+            "rows",
+            "positives",
+            "transformer PR-AUC",
+            "cascade PR-AUC",
+            "Δ",
+            "transformer F1",
+            "cascade F1",
+            "identical decisions",
+        ]
         lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for label in self.label_names:
             alone, tiered = self.metrics[MODEL][ALL_SOURCES][label], self.metrics[CASCADE][ALL_SOURCES][label]
-            lines.append("| " + " | ".join([
-                label, str(alone.rows), str(alone.positives), _fmt(alone.pr_auc), _fmt(tiered.pr_auc),
-                _cascade_difference(tiered.pr_auc, alone.pr_auc), _fmt(alone.f1), _fmt(tiered.f1),
-                f"{self.cascade['identical_by_label'][label]:.2%}",
-            ]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        label,
+                        str(alone.rows),
+                        str(alone.positives),
+                        _fmt(alone.pr_auc),
+                        _fmt(tiered.pr_auc),
+                        _cascade_difference(tiered.pr_auc, alone.pr_auc),
+                        _fmt(alone.f1),
+                        _fmt(tiered.f1),
+                        f"{self.cascade['identical_by_label'][label]:.2%}",
+                    ]
+                )
+                + " |"
+            )
         alone_macro, tiered_macro = self.macro_pr_auc(), self.macro_pr_auc(CASCADE)
-        lines.append("| " + " | ".join([
-            f"**{MEAN_OVER_LABELS}**", "", "", _fmt(alone_macro), _fmt(tiered_macro),
-            _cascade_difference(tiered_macro, alone_macro), "", "", f"**{self.cascade['decision_agreement']:.2%}** (every label)",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"**{MEAN_OVER_LABELS}**",
+                    "",
+                    "",
+                    _fmt(alone_macro),
+                    _fmt(tiered_macro),
+                    _cascade_difference(tiered_macro, alone_macro),
+                    "",
+                    "",
+                    f"**{self.cascade['decision_agreement']:.2%}** (every label)",
+                ]
+            )
+            + " |"
+        )
         return "\n".join(lines)
 
     def cascade_summary(self) -> str:
         c = self.cascade or {}
-        return (f"The {c.get('student')} student answered {c.get('answered_share', 0):.1%} of {c.get('texts')} texts "
-                f"(sure on every label, one window); {c.get('answered_agreement', 1):.2%} of its answers and "
-                f"{c.get('decision_agreement', 1):.2%} of all texts got the same decisions on every label as from "
-                "the transformer alone.")
+        return (
+            f"The {c.get('student')} student answered {c.get('answered_share', 0):.1%} of {c.get('texts')} texts "
+            f"(sure on every label, one window); {c.get('answered_agreement', 1):.2%} of its answers and "
+            f"{c.get('decision_agreement', 1):.2%} of all texts got the same decisions on every label as from "
+            "the transformer alone."
+        )
 
     def comparison_table(self) -> str:
         """Markdown: PR-AUC of the model and each baseline per label x source, the difference, a loss marked."""
@@ -147,12 +200,20 @@ class EvaluationReport:
                 model = self.metrics[MODEL].get(group, {}).get(label)
                 if model is None or (group != ALL_SOURCES and model.positives == 0):
                     continue
-                cells = [label, f"**{group}**" if group == ALL_SOURCES else group, str(model.rows),
-                         str(model.positives), _fmt(model.pr_auc)]
+                cells = [
+                    label,
+                    f"**{group}**" if group == ALL_SOURCES else group,
+                    str(model.rows),
+                    str(model.positives),
+                    _fmt(model.pr_auc),
+                ]
                 for baseline in self.baselines:
                     other = self.metrics[baseline].get(group, {}).get(label)
                     other_auc = other.pr_auc if other is not None else None
-                    cells += [_fmt(other_auc), _difference(model.pr_auc, other_auc, _comparable(group, model.positives))]
+                    cells += [
+                        _fmt(other_auc),
+                        _difference(model.pr_auc, other_auc, _comparable(group, model.positives)),
+                    ]
                 lines.append("| " + " | ".join(cells) + " |")
         macro = [f"**{MEAN_OVER_LABELS}**", "", "", "", _fmt(self.macro_pr_auc())]
         for baseline in self.baselines:
@@ -162,38 +223,93 @@ class EvaluationReport:
 
     def detail_table(self, system: str = MODEL) -> str:
         """Markdown: every metric of one system per label x source."""
-        head = ["label", "source", "rows", "positives", "PR-AUC", "ROC-AUC", "threshold", "P", "R", "F1",
-                "best F1", "at", "ECE"]
+        head = [
+            "label",
+            "source",
+            "rows",
+            "positives",
+            "PR-AUC",
+            "ROC-AUC",
+            "threshold",
+            "P",
+            "R",
+            "F1",
+            "best F1",
+            "at",
+            "ECE",
+        ]
         lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
         for label in self.label_names:
             for group in self.groups():
                 m = self.metrics[system].get(group, {}).get(label)
                 if m is None:
                     continue
-                lines.append("| " + " | ".join([
-                    label, f"**{group}**" if group == ALL_SOURCES else group, str(m.rows), str(m.positives),
-                    _fmt(m.pr_auc), _fmt(m.roc_auc), f"{m.threshold:.2f}", _fmt(m.precision), _fmt(m.recall),
-                    _fmt(m.f1), _fmt(m.best_f1), _fmt(m.best_threshold, 2), _fmt(m.ece),
-                ]) + " |")
+                lines.append(
+                    "| "
+                    + " | ".join(
+                        [
+                            label,
+                            f"**{group}**" if group == ALL_SOURCES else group,
+                            str(m.rows),
+                            str(m.positives),
+                            _fmt(m.pr_auc),
+                            _fmt(m.roc_auc),
+                            f"{m.threshold:.2f}",
+                            _fmt(m.precision),
+                            _fmt(m.recall),
+                            _fmt(m.f1),
+                            _fmt(m.best_f1),
+                            _fmt(m.best_threshold, 2),
+                            _fmt(m.ece),
+                        ]
+                    )
+                    + " |"
+                )
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = [f"# Evaluation of {self.model_name}", "", f"{self.data}: {self.rows} rows. Known labels only; "
-                 "PR-AUC is average precision, ECE the expected calibration error over "
-                 f"{defaults.ECE_BINS} bins, P/R/F1 at the model's thresholds, best F1 over a 0.01 threshold grid."]
+        lines = [
+            f"# Evaluation of {self.model_name}",
+            "",
+            f"{self.data}: {self.rows} rows. Known labels only; "
+            "PR-AUC is average precision, ECE the expected calibration error over "
+            f"{defaults.ECE_BINS} bins, P/R/F1 at the model's thresholds, best F1 over a 0.01 threshold grid.",
+        ]
         if self.baselines:
-            lines += ["", "## Model against baselines (PR-AUC)", "",
-                      f"Δ = model − baseline; {LOSS_MARK} marks a loss: over all rows of a label always, for one "
-                      f"source where it has at least {defaults.MIN_POSITIVES_TO_COMPARE} positives.", "", self.comparison_table()]
+            lines += [
+                "",
+                "## Model against baselines (PR-AUC)",
+                "",
+                f"Δ = model − baseline; {LOSS_MARK} marks a loss: over all rows of a label always, for one "
+                f"source where it has at least {defaults.MIN_POSITIVES_TO_COMPARE} positives.",
+                "",
+                self.comparison_table(),
+            ]
             losses = self.losses()
-            lines += ["", f"**{len(losses)} loss(es)**" + (": " + "; ".join(
-                f"{x['label']} / {x['source']} vs {x['baseline']} ({x['difference']:+.3f})" for x in losses) if losses
-                else ": the model is at or above every baseline.")]
+            lines += [
+                "",
+                f"**{len(losses)} loss(es)**"
+                + (
+                    ": "
+                    + "; ".join(
+                        f"{x['label']} / {x['source']} vs {x['baseline']} ({x['difference']:+.3f})" for x in losses
+                    )
+                    if losses
+                    else ": the model is at or above every baseline."
+                ),
+            ]
         if self.cascade is not None:
-            lines += ["", "## Cascade against the transformer alone", "",
-                      f"The cascade answers from its student where the server would ({LOSS_MARK}: PR-AUC lower than "
-                      f"the transformer's by more than {defaults.CASCADE_PR_AUC_TOLERANCE}).", "",
-                      self.cascade_summary(), "", self.cascade_table()]
+            lines += [
+                "",
+                "## Cascade against the transformer alone",
+                "",
+                f"The cascade answers from its student where the server would ({LOSS_MARK}: PR-AUC lower than "
+                f"the transformer's by more than {defaults.CASCADE_PR_AUC_TOLERANCE}).",
+                "",
+                self.cascade_summary(),
+                "",
+                self.cascade_table(),
+            ]
         titles = {MODEL: "Model (transformer alone)" if self.cascade is not None else "Model", CASCADE: "Cascade"}
         for system in self.metrics:
             lines += ["", f"## {titles.get(system, 'Baseline ' + system)}: all metrics", "", self.detail_table(system)]
@@ -207,10 +323,16 @@ class EvaluationReport:
         written[0].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         written[1].write_text(self.to_markdown())
         if self.scores and self.labels is not None and self.label_mask is not None:
-            written.append(plot_pr_curves(self.scores, self.labels, self.label_mask, self.label_names,
-                                          output_dir / PR_CURVES_PNG, self.data))
-            written.append(plot_reliability(self.scores, self.labels, self.label_mask, self.label_names,
-                                            output_dir / RELIABILITY_PNG, self.data))
+            written.append(
+                plot_pr_curves(
+                    self.scores, self.labels, self.label_mask, self.label_names, output_dir / PR_CURVES_PNG, self.data
+                )
+            )
+            written.append(
+                plot_reliability(
+                    self.scores, self.labels, self.label_mask, self.label_names, output_dir / RELIABILITY_PNG, self.data
+                )
+            )
         return written
 
 
@@ -246,11 +368,17 @@ def _known(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray, j: int) -> 
     return np.asarray(scores)[rows, j], np.asarray(labels)[rows, j] > 0.5
 
 
-def plot_pr_curves(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: np.ndarray,
-                   label_names: Sequence[str], path: Path, title: str) -> Path:
+def plot_pr_curves(
+    scores: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    mask: np.ndarray,
+    label_names: Sequence[str],
+    path: Path,
+    title: str,
+) -> Path:
     """Precision-recall per label, one curve per system (model and baselines)."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         for system, probs in scores.items():
             values, truth = _known(probs, labels, mask, j)
@@ -266,11 +394,17 @@ def plot_pr_curves(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: n
     return _save(fig, f"Precision-recall per label ({title})", path)
 
 
-def plot_reliability(scores: Mapping[str, np.ndarray], labels: np.ndarray, mask: np.ndarray,
-                     label_names: Sequence[str], path: Path, title: str) -> Path:
+def plot_reliability(
+    scores: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    mask: np.ndarray,
+    label_names: Sequence[str],
+    path: Path,
+    title: str,
+) -> Path:
     """Reliability diagram per label: positive rate against mean score in each bin, one line per system."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="mean score in bin", ylabel="positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="calibrated")
         for system, probs in scores.items():

@@ -10,18 +10,18 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cockatoo_ml.cli import report_settings, settings_to_dict
+from cockatoo_ml.distillation.bands import cascade_agreement
 from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.evaluation.baselines import Baseline, build_baseline
 from cockatoo_ml.evaluation.data import EvalRows, rows_from_sources, rows_from_split
 from cockatoo_ml.evaluation.metrics import grouped_metrics
-from cockatoo_ml.distillation.bands import cascade_agreement
 from cockatoo_ml.evaluation.report import CASCADE, MODEL, EvaluationReport
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
 from cockatoo_ml.registry import evaluation as defaults
@@ -62,16 +62,25 @@ def evaluate_scores(
         seconds[baseline.name] = time.perf_counter() - started
     summary = None
     if cascade is not None:
-        scores[CASCADE], summary = cascade_comparison(scores[MODEL], cascade, [thresholds[n] for n in rows.label_names],
-                                                      rows.label_names)
+        scores[CASCADE], summary = cascade_comparison(
+            scores[MODEL], cascade, [thresholds[n] for n in rows.label_names], rows.label_names
+        )
     metrics = {
         system: grouped_metrics(values, rows.labels, rows.label_mask, rows.sources, rows.label_names, thresholds)
         for system, values in scores.items()
     }
     return EvaluationReport(
-        model_name=model_name, data=rows.description, label_names=tuple(rows.label_names),
-        thresholds=dict(thresholds), metrics=metrics, rows=len(rows), seconds=seconds, scores=scores,
-        labels=rows.labels, label_mask=rows.label_mask, cascade=summary,
+        model_name=model_name,
+        data=rows.description,
+        label_names=tuple(rows.label_names),
+        thresholds=dict(thresholds),
+        metrics=metrics,
+        rows=len(rows),
+        seconds=seconds,
+        scores=scores,
+        labels=rows.labels,
+        label_mask=rows.label_mask,
+        cascade=summary,
     )
 
 
@@ -93,9 +102,13 @@ def cascade_comparison(
     tiered = np.where(answered[:, None], cascade.scores, alone)
     limits = np.asarray(thresholds, dtype=np.float64)
     identical = (tiered >= limits) == (np.asarray(alone) >= limits)
-    summary = {"student": cascade.student, **cascade_agreement(cascade.scores, alone, thresholds, answered),
-               "identical_by_label": {name: float(identical[:, j].mean()) if len(identical) else 1.0
-                                      for j, name in enumerate(label_names)}}
+    summary = {
+        "student": cascade.student,
+        **cascade_agreement(cascade.scores, alone, thresholds, answered),
+        "identical_by_label": {
+            name: float(identical[:, j].mean()) if len(identical) else 1.0 for j, name in enumerate(label_names)
+        },
+    }
     return tiered, summary
 
 
@@ -128,8 +141,17 @@ def evaluate_model(
         student_scores, answered = scorer.student_scores(rows.texts)
         cascade = StudentAnswers(scorer.cascade.student.kind, student_scores, answered)
         elapsed["student"] = time.perf_counter() - started
-    return evaluate_scores(scorer.name, probs, scorer.thresholds, rows, baselines=fitted, train_rows=train_rows,
-                           progress=progress, seconds=elapsed, cascade=cascade)
+    return evaluate_scores(
+        scorer.name,
+        probs,
+        scorer.thresholds,
+        rows,
+        baselines=fitted,
+        train_rows=train_rows,
+        progress=progress,
+        seconds=elapsed,
+        cascade=cascade,
+    )
 
 
 def check_labels(scorer: Scorer, rows: EvalRows) -> None:
@@ -176,16 +198,21 @@ def run(settings: EvaluateSettings) -> EvaluationReport:
     else:
         scorer = LocalScorer(settings.model_dir)
     if settings.sources:
-        rows = rows_from_sources(Path(settings.sources), scorer.labels, settings.raw_dir and Path(settings.raw_dir),
-                                 settings.only)
+        rows = rows_from_sources(
+            Path(settings.sources), scorer.labels, Path(settings.raw_dir) if settings.raw_dir else None, settings.only
+        )
     else:
         rows = rows_from_split(settings.data or paths.PROCESSED_DIR, settings.split)
     train_rows = rows_from_split(settings.data or paths.PROCESSED_DIR, "train") if settings.baseline else None
-    report = evaluate_model(scorer, rows, baselines=settings.baseline, train_rows=train_rows,
-                            base_model=settings.base_model)
+    report = evaluate_model(
+        scorer, rows, baselines=settings.baseline, train_rows=train_rows, base_model=settings.base_model
+    )
     output_dir = settings.output_dir or default_output_dir(scorer.name, settings)
-    report_settings("evaluation", {**settings_to_dict(settings), "output_dir": str(output_dir)},
-                    save_to=output_dir / "evaluate_settings.json")
+    report_settings(
+        "evaluation",
+        {**settings_to_dict(settings), "output_dir": str(output_dir)},
+        save_to=output_dir / "evaluate_settings.json",
+    )
     written = report.write(output_dir)
     print(report.comparison_table() if report.baselines else report.detail_table())
     if report.cascade is not None:

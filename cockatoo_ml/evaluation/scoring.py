@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import requests
@@ -65,7 +65,9 @@ class LocalScorer:
     """A model directory scored in this process by the server's own loader and ``TextClassifier``; with the
     server's cascade (``cascade``) when the directory has a ``student/`` and COCKATOO_CASCADE is not off."""
 
-    def __init__(self, model_dir: Path, classifier: TextClassifier | None = None, cascade: Cascade | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, classifier: TextClassifier | None = None, cascade: Cascade | None = None
+    ) -> None:
         self.model_dir = Path(model_dir)
         if classifier is None:
             check_model_dir(self.model_dir)
@@ -86,7 +88,7 @@ class LocalScorer:
     def score(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
         """Texts in chunks (one progress step each), shortest first so each chunk packs tightly."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        out: np.ndarray = np.empty((len(texts), len(self.labels)), dtype=np.float64)
         chunk = defaults.SCORE_CHUNK_TEXTS
         with tqdm(total=len(texts), desc=f"scoring {self.name}", unit="text", disable=not progress) as bar:
             for start in range(0, len(order), chunk):
@@ -96,7 +98,6 @@ class LocalScorer:
                 bar.update(len(part))
         return out
 
-
     def student_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The cascade's student on every text: its scores and whether the server would let it answer (sure on
         every label and one window). Requires ``cascade``."""
@@ -105,8 +106,10 @@ class LocalScorer:
         from cockatoo_ml.serving.cascade import fits_one_window
 
         chunk = defaults.SCORE_CHUNK_TEXTS
-        parts = [self.cascade.answer(texts[i : i + chunk], fits_one_window(self.classifier, texts[i : i + chunk]))
-                 for i in range(0, len(texts), chunk)]
+        parts = [
+            self.cascade.answer(texts[i : i + chunk], fits_one_window(self.classifier, texts[i : i + chunk]))
+            for i in range(0, len(texts), chunk)
+        ]
         if not parts:
             return np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -147,7 +150,7 @@ class RemoteScorer:
         self.labels = tuple(health["labels"])
         self.thresholds = {label: float(health["thresholds"][label]) for label in self.labels}
 
-    def _call(self, method: str, path: str, body: object | None = None) -> requests.Response:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
         try:
             response = self.session.request(method, self.url + path, json=body, timeout=self.timeout_s)
         except requests.RequestException as exc:
@@ -164,7 +167,7 @@ class RemoteScorer:
         return response
 
     def score(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        out: np.ndarray = np.empty((len(texts), len(self.labels)), dtype=np.float64)
         start = 0
         with tqdm(total=len(texts), desc=f"scoring {self.url}", unit="text", disable=not progress) as bar:
             while start < len(texts):

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cockatoo_ml.errors import CockatooError, ConfigError
 from cockatoo_ml.registry.stages import STAGES
@@ -20,8 +21,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--markdown", action="store_true", help="Print docs/configuration.md.")
     group.add_argument("--env-example", action="store_true", help="Print .env.example.")
-    group.add_argument("--get", nargs="+", metavar=("STAGE", "FIELD"),
-                       help="Print the resolved value of each FIELD of STAGE, one a line (.env included).")
+    group.add_argument(
+        "--get",
+        nargs="+",
+        metavar=("STAGE", "FIELD"),
+        help="Print the resolved value of each FIELD of STAGE, one a line (.env included).",
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown(STAGES), end="")
@@ -35,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_env_file()
         resolved = {}
         for cls in stages[key].classes:
-            obj = from_env(cls)
+            obj: Any = from_env(cls)
             resolved.update({f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})
         for name in names:
             if name not in resolved:

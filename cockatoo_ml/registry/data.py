@@ -28,7 +28,6 @@ PREPARE_SETTINGS_FILE = "prepare_settings.json"
 DOWNLOAD_MARKER_PREFIX = ".cockatoo_download"
 
 
-
 @dataclass
 class SourceSelection:
     """The settings both data scripts share: which sources, which of them, and their folder."""
@@ -38,7 +37,8 @@ class SourceSelection:
     )
     only: list[str] = setting(default_factory=list, help="Only these sources (names).")
     raw_dir: str = setting(
-        "", env="COCKATOO_RAW_DIR",
+        "",
+        env="COCKATOO_RAW_DIR",
         help=f"Folder with one sub-folder per source: download_data.py writes there (default {RAW_DIR}), "
         f"prepare_data.py reads there (default: the sources TOML's raw_dir, else {RAW_DIR}).",
     )
@@ -48,12 +48,13 @@ class SourceSelection:
 class DownloadSettings(SourceSelection):
     """Flags of ``download_data.py``."""
 
-    from_dir: str = setting(
-        "", help="Copy the sources from DIR/<source>/ instead of the Hub (air-gapped machines)."
-    )
+    from_dir: str = setting("", help="Copy the sources from DIR/<source>/ instead of the Hub (air-gapped machines).")
     force: bool = setting(False, help="Fetch again even when a source is marked complete.")
     hf_token: str = setting(
-        "", env="HF_TOKEN", flag=False, secret=True,
+        "",
+        env="HF_TOKEN",
+        flag=False,
+        secret=True,
         help="Hugging Face token for gated or private Hub datasets and models (the Hub libraries read it too).",
     )
 

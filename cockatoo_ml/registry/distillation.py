@@ -32,8 +32,9 @@ class DistillSettings:
 
     model: Path = setting(help="Trained model directory (train_text.py output); writes <model>/student/.")
     data: Path | None = setting(
-        None, help="Prepared dataset whose train split teaches the student and whose validation split fits the bands. "
-        "Default: the dataset the model was trained on (its training settings' 'data')."
+        None,
+        help="Prepared dataset whose train split teaches the student and whose validation split fits the bands. "
+        "Default: the dataset the model was trained on (its training settings' 'data').",
     )
     texts: Path | None = setting(
         None, help="Unlabelled texts, one per line, also scored by the teacher to teach the student."
@@ -64,6 +65,7 @@ class DistillSettings:
         "student); lines also among the student's texts are left out.",
     )
     static_token_pattern: str | None = setting(
-        None, help="Tokens matching this regular expression are left out of the static student's vocabulary "
+        None,
+        help="Tokens matching this regular expression are left out of the static student's vocabulary "
         "(model2vec's token_remove_pattern; default: its [unusedN] pattern).",
     )

@@ -43,44 +43,52 @@ class EvaluateSettings:
         None, help="Score a running server instead (e.g. http://127.0.0.1:8000), through /health and /batch."
     )
     header: list[str] = setting(
-        default_factory=list, action="extend",
+        default_factory=list,
+        action="extend",
         help="HTTP header for --url, 'Name: value'; repeatable. E.g. 'Authorization: Bearer KEY'.",
     )
     batch_texts: int = setting(
-        REMOTE_BATCH_TEXTS, ge=1,
+        REMOTE_BATCH_TEXTS,
+        ge=1,
         help="Texts per /batch request with --url (halved by itself when the server answers 413).",
     )
     data: Path | None = setting(
-        None, help=f"Prepared dataset (prepare_data.py output) to evaluate --split of; its train split trains the "
-        f"baselines. Default: {PROCESSED_DIR} unless --sources is given."
+        None,
+        help=f"Prepared dataset (prepare_data.py output) to evaluate --split of; its train split trains the "
+        f"baselines. Default: {PROCESSED_DIR} unless --sources is given.",
     )
     split: Literal["test", "validation"] = setting("test", help="Split of --data to evaluate.")
     sources: str | None = setting(
-        None, help="Evaluate these declared sources instead (a sources TOML, as for prepare_data.py), whole: read, "
-        "mapped, cleaned and de-duplicated as prepare_data.py does, with no split."
+        None,
+        help="Evaluate these declared sources instead (a sources TOML, as for prepare_data.py), whole: read, "
+        "mapped, cleaned and de-duplicated as prepare_data.py does, with no split.",
     )
     raw_dir: str | None = setting(
         None, help="With --sources: folder with one sub-folder per source (default: the TOML's raw_dir)."
     )
     only: list[str] = setting(default_factory=list, action="extend", help="With --sources: only these sources (names).")
     baseline: list[str] = setting(
-        default_factory=list, action="extend",
+        default_factory=list,
+        action="extend",
         help="Train a baseline on the train split of --data and put it beside the model; repeatable. tfidf: TF-IDF "
         "word 1-2 + char_wb 2-5-grams + logistic regression per label; frozen: the model's own base encoder, frozen, "
         "mean-pooled, + logistic regression per label.",
     )
     base_model: str | None = setting(
-        None, help="Encoder of --baseline frozen (preset or path). Default: the base model named in the model "
-        "directory's training_settings.json."
+        None,
+        help="Encoder of --baseline frozen (preset or path). Default: the base model named in the model "
+        "directory's training_settings.json.",
     )
     output_dir: Path | None = setting(
-        None, help=f"Where the report goes (evaluation.json, evaluation.md, PNG plots). Default: "
-        f"{OUTPUT_ROOT}/<model>-<split or sources>."
+        None,
+        help=f"Where the report goes (evaluation.json, evaluation.md, PNG plots). Default: "
+        f"{OUTPUT_ROOT}/<model>-<split or sources>.",
     )
     tune_thresholds: Path | None = setting(
-        None, help="Write a thresholds.json tuned for F1 on the evaluated rows to this file (serve it by copying it "
+        None,
+        help="Write a thresholds.json tuned for F1 on the evaluated rows to this file (serve it by copying it "
         "into a model directory). Never replaces an existing file, nor writes into the model directory, without "
-        "--overwrite."
+        "--overwrite.",
     )
     overwrite: bool = setting(
         False, help="Let --tune-thresholds replace an existing file, e.g. MODEL_DIR/thresholds.json."

@@ -20,7 +20,10 @@ def _label_list(raw: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class LabelSettings:
     labels: tuple[str, ...] = setting(
-        DEFAULT_LABELS, env="COCKATOO_LABELS", flag=False, convert=_label_list,
+        DEFAULT_LABELS,
+        env="COCKATOO_LABELS",
+        flag=False,
+        convert=_label_list,
         help="The label set, comma-separated, in the model's output order (prepare_data.py).",
     )
 

@@ -28,38 +28,62 @@ class ServingSettings:
         256, env="COCKATOO_MAX_BATCH_TEXTS", flag=False, ge=1, help="Most texts in one /batch request (more -> 413)."
     )
     max_body_bytes: int = setting(
-        1024 * 1024, env="COCKATOO_MAX_BODY_BYTES", flag=False, ge=1,
+        1024 * 1024,
+        env="COCKATOO_MAX_BODY_BYTES",
+        flag=False,
+        ge=1,
         help="Largest request body in bytes (more -> 413).",
     )
     max_text_tokens: int = setting(
-        8192, env="COCKATOO_MAX_TEXT_TOKENS", flag=False, ge=1,
+        8192,
+        env="COCKATOO_MAX_TEXT_TOKENS",
+        flag=False,
+        ge=1,
         help="Most tokens in one text (~16 windows of 512; about 2 CPU-seconds with MiniLM); a longer text is refused "
         "with 413 naming this setting, never cut. Counted on a prefix for very long texts.",
     )
     max_request_tokens: int = setting(
-        32768, env="COCKATOO_MAX_REQUEST_TOKENS", flag=False, ge=1,
+        32768,
+        env="COCKATOO_MAX_REQUEST_TOKENS",
+        flag=False,
+        ge=1,
         help="Most tokens in one request's texts together (413 naming this setting): bounds the model time one "
         "request can take (like TEI's max-batch-tokens).",
     )
     max_queue_tokens: int = setting(
-        65536, env="COCKATOO_MAX_QUEUE_TOKENS", flag=False, ge=1,
+        65536,
+        env="COCKATOO_MAX_QUEUE_TOKENS",
+        flag=False,
+        ge=1,
         help="Tokens allowed to wait for the model, beside COCKATOO_MAX_QUEUE's texts; more -> 429.",
     )
     body_timeout_s: float = setting(
-        10.0, env="COCKATOO_BODY_TIMEOUT_S", flag=False, gt=0,
+        10.0,
+        env="COCKATOO_BODY_TIMEOUT_S",
+        flag=False,
+        gt=0,
         help="Seconds a client has to send its whole request body; slower bodies get 408.",
     )
     micro_batch_size: int = setting(
-        32, env="COCKATOO_MICRO_BATCH_SIZE", flag=False, ge=1,
+        32,
+        env="COCKATOO_MICRO_BATCH_SIZE",
+        flag=False,
+        ge=1,
         help="Concurrent requests are coalesced until this many texts are waiting.",
     )
     micro_batch_tokens: int = setting(
-        MICRO_BATCH_TOKENS, env="COCKATOO_MICRO_BATCH_TOKENS", flag=False, ge=1,
+        MICRO_BATCH_TOKENS,
+        env="COCKATOO_MICRO_BATCH_TOKENS",
+        flag=False,
+        ge=1,
         help="Most padded tokens in one forward pass: caps memory on long texts; on CPU, bigger passes are not "
         "faster (measured with MiniLM).",
     )
     micro_batch_wait_ms: float = setting(
-        5.0, env="COCKATOO_MICRO_BATCH_WAIT_MS", flag=False, ge=0,
+        5.0,
+        env="COCKATOO_MICRO_BATCH_WAIT_MS",
+        flag=False,
+        ge=0,
         help="How long the first waiting request waits for others to join its batch.",
     )
     max_queue_texts: int = setting(
@@ -69,41 +93,64 @@ class ServingSettings:
         1, env="COCKATOO_RETRY_AFTER_S", flag=False, ge=0, help="Retry-After seconds sent with a 429."
     )
     max_window_tokens: int = setting(
-        MAX_WINDOW_TOKENS, env="COCKATOO_MAX_WINDOW_TOKENS", flag=False, ge=8,
+        MAX_WINDOW_TOKENS,
+        env="COCKATOO_MAX_WINDOW_TOKENS",
+        flag=False,
+        ge=8,
         help="Upper bound on the window; the model's own limit applies when smaller.",
     )
     window_overlap: float = setting(
-        WINDOW_OVERLAP, env="COCKATOO_WINDOW_OVERLAP", flag=False, ge=0, le=0.9,
+        WINDOW_OVERLAP,
+        env="COCKATOO_WINDOW_OVERLAP",
+        flag=False,
+        ge=0,
+        le=0.9,
         help="Share of a window repeated in the next one when a long text is split (0 .. 0.9).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "int8"] = setting(
-        "float32", env="COCKATOO_DTYPE", flag=False,
+        "float32",
+        env="COCKATOO_DTYPE",
+        flag=False,
         help="Weights' precision: float32 (scores as in training, and a text's scores do not depend on the texts "
         "batched with it), or opt-in faster but batch-dependent ones: bfloat16 (~2x faster on a bf16 CPU), auto "
         "(bfloat16 where the CPU/GPU computes it natively, else float32) or int8 (CPU only, lossy). Measured drift "
         "and flips: README, 'Precision'.",
     )
     worker_processes: int = setting(
-        1, env="COCKATOO_WORKERS", flag=False, ge=1,
+        1,
+        env="COCKATOO_WORKERS",
+        flag=False,
+        ge=1,
         help="Server processes sharing this machine's cores (start_api.sh sets it from its WORKERS argument); the "
         "automatic thread plan gives each an equal share.",
     )
     model_threads: int = setting(
-        0, env="COCKATOO_MODEL_THREADS", flag=False, ge=0,
+        0,
+        env="COCKATOO_MODEL_THREADS",
+        flag=False,
+        ge=0,
         help="Batches scored at once per worker, each on its own thread sharing the weights; 0 = 2 (one batch "
         "computes while the next forms), 1 on a one-core machine.",
     )
     torch_threads: int = setting(
-        0, env="COCKATOO_TORCH_THREADS", flag=False, ge=0,
+        0,
+        env="COCKATOO_TORCH_THREADS",
+        flag=False,
+        ge=0,
         help="CPU threads inside each batch's forward pass; 0 = the worker's cores divided by COCKATOO_MODEL_THREADS.",
     )
     cascade: Literal["on", "off"] = setting(
-        "on", env="COCKATOO_CASCADE", flag=False,
+        "on",
+        env="COCKATOO_CASCADE",
+        flag=False,
         help="on: when the model directory has a student/ (distill.py), the student answers the texts it is sure of "
         "and the transformer only the rest; off: the transformer answers every text.",
     )
     api_key: str = setting(
-        "", env="COCKATOO_API_KEY", flag=False, secret=True,
+        "",
+        env="COCKATOO_API_KEY",
+        flag=False,
+        secret=True,
         help="When set, every route but /health, /openapi.json and /docs needs 'Authorization: Bearer <key>'.",
     )
     log_texts: bool = setting(
@@ -111,14 +158,20 @@ class ServingSettings:
     )
     # Hypercorn's own default is 3 s; a /batch on a big model can take longer. start_api.sh passes it to Hypercorn.
     graceful_timeout_s: int = setting(
-        30, env="COCKATOO_GRACEFUL_TIMEOUT", flag=False, ge=0,
+        30,
+        env="COCKATOO_GRACEFUL_TIMEOUT",
+        flag=False,
+        ge=0,
         help="Whole seconds start_api.sh lets in-flight requests finish after SIGTERM.",
     )
 
     # Hypercorn enforces it (--keep-alive, which start_api.sh passes): its keep-alive timer runs from a connection's
     # start (or its previous answer) until a request's headers are complete, so it also ends trickled headers (408).
     header_timeout_s: int = setting(
-        5, env="COCKATOO_HEADER_TIMEOUT_S", flag=False, ge=1,
+        5,
+        env="COCKATOO_HEADER_TIMEOUT_S",
+        flag=False,
+        ge=1,
         help="Whole seconds a client has to send its request line and headers (slower: 408), and an idle "
         "keep-alive connection stays open; start_api.sh passes it as Hypercorn's --keep-alive (with plain "
         "`hypercorn app:app`, pass --keep-alive yourself).",

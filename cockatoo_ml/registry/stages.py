@@ -16,7 +16,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("download", "Data: download_data.py", (DownloadSettings,)),
     Stage("prepare", "Data: prepare_data.py", (PrepareSettings,)),
     Stage(
-        "training", "Training: train_text.py", (TrainSettings, TelemetrySettings),
+        "training",
+        "Training: train_text.py",
+        (TrainSettings, TelemetrySettings),
         note="A recipe file holds any of these settings by name (`epochs = 8`): "
         "`python train_text.py recipes/demo.toml --epochs 2`. The resolved settings, the recipe's path included, "
         "are saved as `training_settings.json` in the model directory.",
@@ -24,12 +26,16 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluation", "Evaluation: evaluate.py", (EvaluateSettings,)),
     Stage("distillation", "The cascade's student: distill.py", (DistillSettings,)),
     Stage(
-        "serving", "Serving: app.py (`hypercorn app:app`, `./start_api.sh`)", (ServingSettings,),
+        "serving",
+        "Serving: app.py (`hypercorn app:app`, `./start_api.sh`)",
+        (ServingSettings,),
         note="Read once at start-up, from the environment and `.env` only. `start_api.sh [HOST] [PORT] [WORKERS]` "
         "(defaults `0.0.0.0 8000 1`) sets `COCKATOO_WORKERS` and prints the model directory the app will load.",
     ),
     Stage(
-        "shell", "Shell scripts", (),
+        "shell",
+        "Shell scripts",
+        (),
         note="`quickstart.sh` and `test.sh` create `.venv` with the interpreter `$PYTHON`; `quickstart.sh` serves on "
         "`$HOST:$PORT` (`./quickstart.sh --help` shows the defaults). These come from the shell only, not from `.env`.",
     ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from cockatoo_ml.registry.models import DEFAULT_BASE_MODEL
 from cockatoo_ml.registry.paths import MODEL_DIR_SETTING, PROCESSED_DIR
@@ -33,15 +33,17 @@ CHECKPOINTS_SUFFIX = ".checkpoints"  # checkpoints + TensorBoard logs live besid
 EVAL_SPLITS = ("validation", "test")  # evaluated after training and stored in eval_results.json
 
 # --- architecture and recipe (issue 9: what made the fine-tuned model beat TF-IDF and its own frozen encoder) ---
-POOLING = "mean"  # "mean": average of the token states (how sentence encoders were trained); "cls": HF's own head
+POOLING: Final = (
+    "mean"  # "mean": average of the token states (how sentence encoders were trained); "cls": HF's own head
+)
 LINEAR_PROBE = True  # LP-FT: fit the head as a logistic regression on frozen features before fine-tuning
 HEAD_LR = None  # learning rate of the classification head; None = the same as --lr
-LOSS_REDUCTION = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
+LOSS_REDUCTION: Final = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
 
 CARD_BASELINES = ("tfidf",)  # trained beside the model at the end of training (frozen costs one more encoder pass)
 
 # --- loss ---------------------------------------------------------------------------------------------------
-LOSS = "bce"  # "bce": masked BCE with per-label pos_weight; "asl": asymmetric loss
+LOSS: Final = "bce"  # "bce": masked BCE with per-label pos_weight; "asl": asymmetric loss
 POS_WEIGHT_MAX = 50.0  # cap on negatives/positives so a rare label cannot blow the loss up
 ASL_GAMMA_NEG = 4.0  # ASL focusing on easy negatives (Ridnik et al. 2021 defaults)
 ASL_GAMMA_POS = 0.0
@@ -66,15 +68,18 @@ class TrainSettings:
     """Flags of ``train_text.py`` (``--foo-bar`` sets ``foo_bar``); the keys of a recipe file."""
 
     recipe: Path | None = setting(
-        None, help="Recipe TOML file whose keys are these settings (e.g. recipes/demo.toml); may also be given as the "
-        "first argument. Flags override it; it overrides the environment."
+        None,
+        help="Recipe TOML file whose keys are these settings (e.g. recipes/demo.toml); may also be given as the "
+        "first argument. Flags override it; it overrides the environment.",
     )
     data: Path | None = setting(
-        None, help=f"Prepared dataset folder (prepare_data.py output). Default: {PROCESSED_DIR}; with --eval-only, "
-        "the dataset the model was trained on."
+        None,
+        help=f"Prepared dataset folder (prepare_data.py output). Default: {PROCESSED_DIR}; with --eval-only, "
+        "the dataset the model was trained on.",
     )
     base_model: str = setting(
-        DEFAULT_BASE_MODEL, env="COCKATOO_BASE_MODEL",
+        DEFAULT_BASE_MODEL,
+        env="COCKATOO_BASE_MODEL",
         help="Hub id, local folder or preset (minilm, deberta-v3-base, roberta-base, ...) to fine-tune.",
     )
     output_dir: Path = MODEL_DIR_SETTING.field()
@@ -94,18 +99,23 @@ class TrainSettings:
     weight_decay: float = setting(WEIGHT_DECAY, help="AdamW weight decay.")
     warmup_ratio: float = setting(WARMUP_RATIO, ge=0, lt=1, help="Share of steps spent warming up.")
     max_length: int | None = setting(
-        None, ge=8, help=f"Tokens per text (longer texts are truncated). Default: {MAX_LENGTH}, capped at the model's "
-        "window; with --eval-only, the value the model was trained with."
+        None,
+        ge=8,
+        help=f"Tokens per text (longer texts are truncated). Default: {MAX_LENGTH}, capped at the model's "
+        "window; with --eval-only, the value the model was trained with.",
     )
     seed: int = setting(SEED, help="Random seed (weights of the new head, shuffling).")
     resume: str | None = setting(
-        None, nargs="?", const=RESUME_LATEST,
+        None,
+        nargs="?",
+        const=RESUME_LATEST,
         help="Continue an interrupted run: bare --resume takes the newest checkpoint in --checkpoint-dir, or give a "
         "checkpoint folder.",
     )
     eval_only: bool = setting(
-        False, help="Score the finished model in --output-dir on --eval-split and compare with its eval_results.json; "
-        "trains nothing."
+        False,
+        help="Score the finished model in --output-dir on --eval-split and compare with its eval_results.json; "
+        "trains nothing.",
     )
     eval_split: Literal["test", "validation"] = setting("test", help="Split scored by --eval-only.")
     eval_steps: int = setting(
@@ -119,21 +129,22 @@ class TrainSettings:
         "and evaluation/ (tfidf, frozen; as evaluate.py --baseline); 'none' for no comparison.",
     )
     pooling: Literal["mean", "cls"] = setting(
-        POOLING, help="mean: a linear layer on the mean of the token states (how sentence encoders such as MiniLM "
-        "were trained); cls: the architecture's own AutoModelForSequenceClassification head."
+        POOLING,
+        help="mean: a linear layer on the mean of the token states (how sentence encoders such as MiniLM "
+        "were trained); cls: the architecture's own AutoModelForSequenceClassification head.",
     )
     linear_probe: bool = setting(
-        LINEAR_PROBE, help="Before fine-tuning, fit the head as one logistic regression per label on the frozen "
-        "encoder's features (LP-FT); --no-linear-probe starts from a random head. Mean pooling only."
+        LINEAR_PROBE,
+        help="Before fine-tuning, fit the head as one logistic regression per label on the frozen "
+        "encoder's features (LP-FT); --no-linear-probe starts from a random head. Mean pooling only.",
     )
     head_lr: float | None = setting(HEAD_LR, help="Learning rate of the classification head (default: --lr).")
     loss_reduction: Literal["label", "cell"] = setting(
-        LOSS_REDUCTION, help="label: every label weighs the same in the loss, however few rows know it; cell: every "
-        "known (row, label) cell weighs the same, so the most annotated label dominates."
+        LOSS_REDUCTION,
+        help="label: every label weighs the same in the loss, however few rows know it; cell: every "
+        "known (row, label) cell weighs the same, so the most annotated label dominates.",
     )
-    loss: Literal["bce", "asl"] = setting(
-        LOSS, help="bce: masked BCE with per-label pos_weight; asl: asymmetric loss."
-    )
+    loss: Literal["bce", "asl"] = setting(LOSS, help="bce: masked BCE with per-label pos_weight; asl: asymmetric loss.")
     asl_gamma_neg: float = setting(ASL_GAMMA_NEG, help="ASL focusing on negatives.")
     asl_gamma_pos: float = setting(ASL_GAMMA_POS, help="ASL focusing on positives.")
     asl_clip: float = setting(ASL_CLIP, help="ASL probability margin for negatives.")
@@ -142,7 +153,8 @@ class TrainSettings:
     )
     num_workers: int | None = setting(None, ge=0, help="DataLoader workers (default: 2 on CUDA, 0 on CPU).")
     telemetry: bool = setting(
-        False, env="COCKATOO_TELEMETRY",
+        False,
+        env="COCKATOO_TELEMETRY",
         help="Send live metrics to METRICS_WEBHOOK_URL / METRICS_VALIDATION_WEBHOOK_URL.",
     )
     student: bool = setting(
@@ -162,14 +174,21 @@ class TelemetrySettings:
     """Where --telemetry sends its payloads (environment only: URLs and keys stay out of shell history)."""
 
     training_webhook_url: str = setting(
-        "", env="METRICS_WEBHOOK_URL", flag=False,
+        "",
+        env="METRICS_WEBHOOK_URL",
+        flag=False,
         help="Receives a JSON payload on every training log (loss, learning rate, epoch).",
     )
     validation_webhook_url: str = setting(
-        "", env="METRICS_VALIDATION_WEBHOOK_URL", flag=False,
+        "",
+        env="METRICS_VALIDATION_WEBHOOK_URL",
+        flag=False,
         help="Receives a JSON payload on every evaluation (per-label and macro metrics).",
     )
     api_key: str = setting(
-        "", env="METRICS_API_KEY", flag=False, secret=True,
+        "",
+        env="METRICS_API_KEY",
+        flag=False,
+        secret=True,
         help="Sent as the Authorization header of the telemetry webhooks; never logged.",
     )

@@ -29,6 +29,7 @@ from quart_schema import (
     validate_request,
     validate_response,
 )
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -66,6 +67,8 @@ access_log = logging.getLogger("cockatoo_ml.access")
 
 # Reachable without the API key: liveness probes and the API description hold no data.
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+# Swagger UI's JS and CSS for /docs, served from the swagger-ui-bundle package so the page works offline.
+DOCS_ASSETS_PATH = "/docs/assets"
 CLIENT_ERRORS = (400, 401, 408, 413, 422, 429)
 SCORE_DECIMALS = 4  # as the seed's responses
 # A 422 names at most this many invalid fields (and counts the rest): 100k bad items must not make a 7 MB answer.
@@ -125,22 +128,31 @@ class ServingMetrics:
             "cockatoo_requests", "HTTP requests by route and status", ["endpoint", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "cockatoo_request_latency_seconds", "Request latency by route", ["endpoint"], registry=self.registry,
+            "cockatoo_request_latency_seconds",
+            "Request latency by route",
+            ["endpoint"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.batch_size = Histogram(
-            "cockatoo_batch_texts", "Texts scored together in one model call", registry=self.registry,
+            "cockatoo_batch_texts",
+            "Texts scored together in one model call",
+            registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )
         self.queue_depth = Gauge("cockatoo_queue_texts", "Texts waiting for the model", registry=self.registry)
         self.texts = Counter("cockatoo_texts", "Texts scored", registry=self.registry)
         self.answered = Counter(
-            "cockatoo_answered_texts", "Texts answered, by tier (the cascade's student or the model)", ["tier"],
+            "cockatoo_answered_texts",
+            "Texts answered, by tier (the cascade's student or the model)",
+            ["tier"],
             registry=self.registry,
         )
         self.protocol_rejections = Counter(
-            "cockatoo_protocol_rejections", "Requests Hypercorn turned down before the app saw them (protocol.py)",
-            ["status", "reason"], registry=self.registry,
+            "cockatoo_protocol_rejections",
+            "Requests Hypercorn turned down before the app saw them (protocol.py)",
+            ["status", "reason"],
+            registry=self.registry,
         )
 
     def render(self) -> Response:
@@ -154,8 +166,10 @@ def build_prediction(
     top = max(range(len(labels)), key=score.scores.__getitem__) if labels else None
     return Prediction(
         text=text,
-        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores)},
-        positive_labels=[label for label, value in zip(labels, score.scores) if value >= thresholds[label]],
+        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores, strict=True)},
+        positive_labels=[
+            label for label, value in zip(labels, score.scores, strict=True) if value >= thresholds[label]
+        ],
         top_label=labels[top] if top is not None else None,
         max_score=round(score.scores[top], SCORE_DECIMALS) if top is not None else None,
         windows=score.windows,
@@ -167,8 +181,12 @@ def load_classifier(settings: ServingSettings) -> TextClassifier:
     """The model in ``settings.model_dir`` as the server scores with it (precision, windows, thread plan)."""
     model_threads, torch_threads = _thread_plan(settings)
     return TextClassifier.load(
-        settings.model_dir, max_window_tokens=settings.max_window_tokens, window_overlap=settings.window_overlap,
-        max_batch_tokens=settings.micro_batch_tokens, torch_threads=torch_threads, parallel_passes=model_threads,
+        settings.model_dir,
+        max_window_tokens=settings.max_window_tokens,
+        window_overlap=settings.window_overlap,
+        max_batch_tokens=settings.micro_batch_tokens,
+        torch_threads=torch_threads,
+        parallel_passes=model_threads,
         dtype=settings.dtype,
     )
 
@@ -183,17 +201,24 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     model_threads, torch_threads = _thread_plan(settings)
     if classifier is None:
         classifier = load_classifier(settings)
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=str(swagger_ui_path), static_url_path=DOCS_ASSETS_PATH)
     app.request_class = JSONBodyRequest
     # Never debug mode: it would put tracebacks into responses.
     app.config.update(
-        DEBUG=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         BODY_TIMEOUT=settings.body_timeout_s,  # a whole body, however slowly trickled, must arrive in time
+        QUART_SCHEMA_SWAGGER_JS_URL=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+        QUART_SCHEMA_SWAGGER_CSS_URL=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
     )
     QuartSchema(
-        app, info={"title": "Cockatoo ML inference API", "version": __version__},
+        app,
+        info={"title": "Cockatoo ML inference API", "version": __version__},
         openapi_provider_class=CockatooOpenAPI,
-        swagger_ui_path="/docs", redoc_ui_path=None, scalar_ui_path=None,
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}] if settings.api_key else None,
     )
@@ -209,10 +234,15 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             trim_heap()
 
     batcher: MicroBatcher[TextScore] = MicroBatcher(
-        score, max_batch_texts=settings.micro_batch_size, max_wait_ms=settings.micro_batch_wait_ms,
-        max_queue_texts=settings.max_queue_texts, max_queue_cost=settings.max_queue_tokens, workers=model_threads,
+        score,
+        max_batch_texts=settings.micro_batch_size,
+        max_wait_ms=settings.micro_batch_wait_ms,
+        max_queue_texts=settings.max_queue_texts,
+        max_queue_cost=settings.max_queue_tokens,
+        workers=model_threads,
         retry_after_s=settings.retry_after_s,
-        on_batch=metrics.batch_size.observe, on_queue_depth=metrics.queue_depth.set,
+        on_batch=metrics.batch_size.observe,
+        on_queue_depth=metrics.queue_depth.set,
     )
     budget = TokenBudget(classifier.tokenizer, settings.max_text_tokens, settings.max_request_tokens)
     cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier)
@@ -222,7 +252,10 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         str(status), reason
     ).inc()
     app.extensions["cockatoo"] = {
-        "settings": settings, "classifier": classifier, "batcher": batcher, "cascade": cascade,
+        "settings": settings,
+        "classifier": classifier,
+        "batcher": batcher,
+        "cascade": cascade,
     }
 
     async def score_texts(texts: list[str], field: str, student_allowed: bool) -> list[tuple[TextScore, Tier]]:
@@ -243,11 +276,9 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         g.started = perf_counter()
         g.texts = []
         g.request_id = uuid.uuid4().hex
-        if settings.api_key and request.path not in OPEN_PATHS:
+        if settings.api_key and not _is_open(request.path):
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), settings.api_key.encode()
-            ):
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
                 raise Unauthorized("missing or wrong API key; send 'Authorization: Bearer <COCKATOO_API_KEY>'")
 
     @app.after_request
@@ -259,8 +290,15 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         texts = g.get("texts", [])
         extra = f" texts={json.dumps(texts, ensure_ascii=False)}" if settings.log_texts and texts else ""
         access_log.info(
-            "%s %s %s %d %.1fms n_texts=%d id=%s%s", request.remote_addr, request.method, escape_for_log(request.path),
-            response.status_code, elapsed * 1000, len(texts), g.get("request_id", "-"), escape_for_log(extra),
+            "%s %s %s %d %.1fms n_texts=%d id=%s%s",
+            request.remote_addr,
+            request.method,
+            escape_for_log(request.path),
+            response.status_code,
+            elapsed * 1000,
+            len(texts),
+            g.get("request_id", "-"),
+            escape_for_log(extra),
         )
         if "request_id" in g:
             response.headers[REQUEST_ID_HEADER] = g.request_id
@@ -278,11 +316,16 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         model cannot score."""
         problem = batcher.problem
         return HealthResponse(
-            status="unavailable" if problem else "ok", reason=problem,
-            model=settings.display_name, labels=list(classifier.labels),
+            status="unavailable" if problem else "ok",
+            reason=problem,
+            model=settings.display_name,
+            labels=list(classifier.labels),
             problem_type="multi_label" if classifier.multi_label else "single_label",
-            window_tokens=classifier.window, dtype=classifier.dtype, thresholds=classifier.thresholds,
-            cascade=_cascade_health(cascade), version=__version__,
+            window_tokens=classifier.window,
+            dtype=classifier.dtype,
+            thresholds=classifier.thresholds,
+            cascade=_cascade_health(cascade),
+            version=__version__,
         ), 503 if problem else 200
 
     @app.post("/predict")
@@ -314,7 +357,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             count=len(results),
             results=[
                 build_prediction(text, result, classifier.labels, thresholds, tier)
-                for text, (result, tier) in zip(data.texts, results)
+                for text, (result, tier) in zip(data.texts, results, strict=True)
             ],
         )
 
@@ -333,7 +376,8 @@ def _cascade_health(cascade: Cascade | None) -> CascadeHealth:
     if cascade is None:
         return CascadeHealth(enabled=False)
     return CascadeHealth(
-        enabled=True, student=cascade.student.kind,
+        enabled=True,
+        student=cascade.student.kind,
         validation_agreement=cascade.validation.get("decision_agreement"),
         validation_answered_share=cascade.validation.get("answered_share"),
     )
@@ -348,6 +392,10 @@ def create_app_from_env() -> Quart:
         return create_app()
     except CockatooError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(f"{DOCS_ASSETS_PATH}/")
 
 
 def _endpoint(app: Quart) -> str:
@@ -400,13 +448,16 @@ def _error_response(error: Exception) -> Response:
         status, message = error.code, f"{error.name}: {error.description}"
         if status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="cockatoo"'
-        elif status == 405 and getattr(error, "valid_methods", None):
-            headers["Allow"] = ", ".join(error.valid_methods)
+        elif status == 405 and (allowed := getattr(error, "valid_methods", None)):
+            headers["Allow"] = ", ".join(allowed)
     elif isinstance(error, CockatooError):
         status, message = 400, str(error)
     else:
         log.error(
-            "unhandled error on %s %s (request id %s)", request.method, escape_for_log(request.path), request_id,
+            "unhandled error on %s %s (request id %s)",
+            request.method,
+            escape_for_log(request.path),
+            request_id,
             exc_info=error,
         )
         status, message = 500, f"internal server error (request id {request_id}; quote it when reporting)"

@@ -17,6 +17,7 @@ client went away (its task cancelled) is taken off the queue before it is scored
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,7 @@ class _Job(Generic[T]):
 
 def _fill(slots: list[tuple[_Job[T], int]], positions: Iterable[int], results: Iterable[T]) -> None:
     """Put results into their jobs; a job is answered as soon as its last text is in."""
-    for position, result in zip(positions, results):
+    for position, result in zip(positions, results, strict=True):
         job, index = slots[position]
         if job.results[index] is _MISSING:
             job.results[index] = result
@@ -135,10 +136,8 @@ class MicroBatcher(Generic[T]):
             await self._queue.join()
         if self._collector is not None:
             self._collector.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._collector
-            except asyncio.CancelledError:
-                pass
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         if self._executor is not None:
@@ -198,8 +197,9 @@ class MicroBatcher(Generic[T]):
                     raise
                 # Some text in the batch fails: score each request again alone, so the failure reaches only the
                 # request that sent it (the others' answers do not depend on their batch-mates: see model.py).
-                log.warning("a batch of %d texts from %d requests failed; scoring them one request at a time",
-                            size, len(jobs))
+                log.warning(
+                    "a batch of %d texts from %d requests failed; scoring them one request at a time", size, len(jobs)
+                )
                 for job in jobs:
                     if not job.future.done():
                         await self._score_jobs([job])

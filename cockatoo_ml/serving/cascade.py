@@ -102,26 +102,27 @@ class TieredScorer:
         rest = list(range(len(texts)))
         if self.cascade is not None and student_allowed:
             scores, sure_of = await asyncio.to_thread(self._student_pass, texts, tokens)
-            for i in np.flatnonzero(sure_of):
+            for i in np.flatnonzero(sure_of).tolist():
                 results[i] = (TextScore(tuple(map(float, scores[i])), 1), "student")
             rest = [int(i) for i in np.flatnonzero(~sure_of)]
             self._on_answered("student", len(texts) - len(rest))
         if rest:
             cost = sum(tokens[i] for i in rest) if tokens is not None else 0
             scored = await self.batcher.submit([texts[i] for i in rest], cost=cost)
-            for i, score in zip(rest, scored):
+            for i, score in zip(rest, scored, strict=True):
                 results[i] = (score, "model")
             self._on_answered("model", len(rest))
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _student_pass(
-        self, texts: Sequence[str], tokens: Sequence[int] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _student_pass(self, texts: Sequence[str], tokens: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
         assert self.cascade is not None
         # The token budget has already counted each text (without special tokens, as windows are cut): reuse that
         # rather than tokenizing every text a second time on the request path.
-        one_window = ([n <= self.classifier.content for n in tokens] if tokens is not None
-                      else fits_one_window(self.classifier, texts))
+        one_window = (
+            [n <= self.classifier.content for n in tokens]
+            if tokens is not None
+            else fits_one_window(self.classifier, texts)
+        )
         return self.cascade.answer(texts, one_window)
 
 

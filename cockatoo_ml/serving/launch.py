@@ -52,8 +52,13 @@ class ServerProcess:
     itself is signalled, which is how ``start_api.sh`` must be stopped (it passes SIGTERM on itself)."""
 
     def __init__(
-        self, command: Sequence[str], port: int, log_path: Path, env: Mapping[str, str] | None = None,
-        *, own_group: bool = False,
+        self,
+        command: Sequence[str],
+        port: int,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        own_group: bool = False,
     ) -> None:
         self.port = port
         self.url = f"http://{LOOPBACK}:{port}"
@@ -62,8 +67,12 @@ class ServerProcess:
         self._own_group = own_group
         self.command = list(command)
         self.process = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, env=dict(env) if env is not None else None, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=own_group,
+            self.command,
+            cwd=REPO_ROOT,
+            env=dict(env) if env is not None else None,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
 
     @classmethod
@@ -94,8 +103,9 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 self._signal(signal.SIGKILL)
                 self.process.wait()
-                raise ServerNotReady(f"{self._name()} gave no answer on {self.url}/health in {timeout:.0f} s:\n"
-                                     f"{self._tail()}")
+                raise ServerNotReady(
+                    f"{self._name()} gave no answer on {self.url}/health in {timeout:.0f} s:\n{self._tail()}"
+                )
             try:
                 if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self

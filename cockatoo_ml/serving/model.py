@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
+from cockatoo_ml.modeling import MeanPoolingClassifier
 from cockatoo_ml.registry.serving import MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
 from cockatoo_ml.serving.runtime import load_in_precision, precision_of
 
@@ -56,7 +58,7 @@ class TextClassifier:
     def __init__(
         self,
         model: torch.nn.Module,
-        tokenizer: object,
+        tokenizer: PreTrainedTokenizerBase,
         *,
         labels: Sequence[str],
         thresholds: Mapping[str, float],
@@ -83,7 +85,8 @@ class TextClassifier:
         self.parallel_passes = max(1, parallel_passes)
         self._pool = (
             ThreadPoolExecutor(self.parallel_passes, thread_name_prefix="cockatoo-forward")
-            if self.parallel_passes > 1 else None
+            if self.parallel_passes > 1
+            else None
         )
 
     @property
@@ -132,17 +135,31 @@ class TextClassifier:
         try:
             thresholds = load_thresholds(model_dir, labels)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ModelLoadError(f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})")
+            raise ModelLoadError(
+                f"{model_dir / 'thresholds.json'} is not a {{label: number}} JSON object ({exc})"
+            ) from None
         window = min(max_window_tokens, _model_window(model, tokenizer, model_dir))
         multi_label = config.problem_type != SINGLE_LABEL
         model = model.to(device)
         log.info(
-            "loaded %s: labels %s, %s, window %d tokens, %s on %s", model_dir, labels,
-            "sigmoid per label" if multi_label else "softmax", window, model.dtype, device,
+            "loaded %s: labels %s, %s, window %d tokens, %s on %s",
+            model_dir,
+            labels,
+            "sigmoid per label" if multi_label else "softmax",
+            window,
+            model.dtype,
+            device,
         )
         return cls(
-            model, tokenizer, labels=labels, thresholds=thresholds, multi_label=multi_label, window=window,
-            window_overlap=window_overlap, max_batch_tokens=max_batch_tokens, parallel_passes=parallel_passes,
+            model,
+            tokenizer,
+            labels=labels,
+            thresholds=thresholds,
+            multi_label=multi_label,
+            window=window,
+            window_overlap=window_overlap,
+            max_batch_tokens=max_batch_tokens,
+            parallel_passes=parallel_passes,
         )
 
     def resolve_thresholds(self, override: float | Mapping[str, float] | None) -> dict[str, float]:
@@ -168,20 +185,23 @@ class TextClassifier:
         counts = np.bincount(owner, minlength=len(texts))
         first_window = np.concatenate(([0], np.cumsum(counts)[:-1]))  # a text's windows are consecutive
         missing = counts.copy()
-        window_probs = np.empty((len(windows), len(self.labels)), dtype=np.float32)
+        window_probs: np.ndarray = np.empty((len(windows), len(self.labels)), dtype=np.float32)
         results: list[TextScore | None] = [None] * len(texts)
 
         def record(chunk: list[int], probs: np.ndarray) -> None:
             window_probs[chunk] = probs
-            done = []
+            done: list[int] = []
+            done_scores: list[TextScore] = []
             for text in owner[chunk]:
                 missing[text] -= 1
                 if missing[text] == 0:  # a label fires if any window shows it
                     row = window_probs[first_window[text] : first_window[text] + counts[text]].max(axis=0)
-                    results[text] = TextScore(tuple(map(float, row)), int(counts[text]))
+                    score = TextScore(tuple(map(float, row)), int(counts[text]))
+                    results[text] = score
                     done.append(int(text))
+                    done_scores.append(score)
             if ready is not None and done:
-                ready(done, [results[i] for i in done])
+                ready(done, done_scores)
 
         chunks = self._pack(sorted(range(len(windows)), key=lambda i: len(windows[i])), windows)
         if self._pool is None or len(chunks) == 1:
@@ -189,8 +209,7 @@ class TextClassifier:
                 record(chunk, self._forward([windows[i] for i in chunk]))
         else:  # longest first, so that the threads finish together
             passes = {
-                self._pool.submit(self._forward, [windows[i] for i in chunk]): chunk
-                for chunk in reversed(chunks)
+                self._pool.submit(self._forward, [windows[i] for i in chunk]): chunk for chunk in reversed(chunks)
             }
             for finished in as_completed(passes):
                 record(passes[finished], finished.result())
@@ -243,7 +262,7 @@ class TextClassifier:
         return probs.cpu().numpy()
 
 
-def _special_tokens_around(tokenizer: object) -> tuple[list[int], list[int]]:
+def _special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
     """The special tokens the tokenizer puts before and after one sequence ([CLS] / [SEP], <s> / </s>, ...),
     read off a probe text so it works for any single-sequence template."""
     bare = tokenizer("a", add_special_tokens=False)["input_ids"]
@@ -260,7 +279,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _model_window(model: torch.nn.Module, tokenizer: object, model_dir: Path) -> int:
+def _model_window(model: PreTrainedModel | MeanPoolingClassifier, tokenizer: object, model_dir: Path) -> int:
     """Longest input to score at once: the length the model was trained on (training_settings.json), else the
     tokenizer's limit, capped by the position embeddings."""
     trained = _trained_max_length(model_dir)

@@ -107,7 +107,9 @@ def _head_incomplete(connection: Any) -> bool:
     if not isinstance(connection, h11.Connection):  # a WebSocket connection
         return False
     received, client_closed = connection.trailing_data
-    return connection.their_state is h11.IDLE and connection.our_state is h11.IDLE and bool(received) and not client_closed
+    return (
+        connection.their_state is h11.IDLE and connection.our_state is h11.IDLE and bool(received) and not client_closed
+    )
 
 
 async def _reject(protocol: H11Protocol, status: int, reason: str) -> None:
@@ -119,8 +121,10 @@ async def _reject(protocol: H11Protocol, status: int, reason: str) -> None:
         listener(status, reason_label(reason))
     body = json.dumps({"error": explain(status, reason, protocol.config)}).encode()
     headers = [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), *protocol.config.response_headers("h11"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *protocol.config.response_headers("h11"),
     ]
     phrase = HTTPStatus(status).phrase.encode()
     await protocol._send_h11_event(h11.Response(status_code=status, headers=headers, reason=phrase))

@@ -12,16 +12,20 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
+from transformers import PreTrainedModel
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.modeling import load_classifier
+from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier
+
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 # --- precision ---------------------------------------------------------------------------------------------------
 
 
-def load_in_precision(model_dir: Path, dtype: str, device: torch.device) -> torch.nn.Module:
+def load_in_precision(model_dir: Path, dtype: str, device: torch.device) -> PreTrainedModel | MeanPoolingClassifier:
     """The classifier in ``model_dir`` in the serving precision ``dtype`` (auto, float32, bfloat16, float16 or
     int8), still on the CPU. Raises what ``from_pretrained`` raises for a broken directory."""
     if dtype == "int8" and device.type != "cpu":
@@ -45,14 +49,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+def quantize_int8(model: ModelT) -> ModelT:
     """Dynamic int8 quantisation of the linear layers (weights int8, activations quantised per batch): most of
     an encoder's time is in those matrix products, and int8 kernels use the CPU's VNNI instructions."""
     import warnings
 
     with warnings.catch_warnings():  # torch announces quantised tensors' move to torchao; the API still works
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        # A copy of the same class with its linear layers swapped for quantised ones.
+        return cast(ModelT, torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8))
 
 
 def precision_of(model: torch.nn.Module) -> str:
@@ -116,6 +121,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+        return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
         return None

@@ -69,12 +69,17 @@ def gpu_check_main(argv: Sequence[str] | None = None) -> int:
     print(f"CUDA available: {info['cuda_available']}")
     print(f"devices: {info['device_count']}")
     for device in info["devices"]:
-        print(f"  cuda:{device['index']}: {device['name']} (compute {device['capability']}, {device['memory_gib']} GiB)")
+        print(
+            f"  cuda:{device['index']}: {device['name']} (compute {device['capability']}, {device['memory_gib']} GiB)"
+        )
     print(f"bf16 supported: {info['bf16_supported']}")
     print(f"TF32 capable: {info['tf32_capable']}")
     print(f"training precision with --precision auto: {precision_name(precision_flags('auto'))}")
     if settings.require_gpu and not info["cuda_available"]:
-        print("error: no CUDA GPU visible (--require-gpu); check the driver with nvidia-smi and that torch has a "
-              "CUDA build", file=sys.stderr)
+        print(
+            "error: no CUDA GPU visible (--require-gpu); check the driver with nvidia-smi and that torch has a "
+            "CUDA build",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -24,10 +24,10 @@ def pos_weight_from_known(
     """Per-label ``negatives / positives`` counted over known rows only, clipped to ``[1, max_weight]``.
 
     A label with no known positive gets 1 (no reweighting): there is nothing to up-weight."""
-    labels = np.asarray(labels, dtype=np.float64)
+    truth = np.asarray(labels, dtype=np.float64)
     known = np.asarray(label_mask, dtype=np.float64) > 0
-    positives = ((labels > 0.5) & known).sum(axis=0)
-    negatives = ((labels <= 0.5) & known).sum(axis=0)
+    positives = ((truth > 0.5) & known).sum(axis=0)
+    negatives = ((truth <= 0.5) & known).sum(axis=0)
     ratio = np.divide(negatives, positives, out=np.ones_like(negatives, dtype=np.float64), where=positives > 0)
     return torch.tensor(np.clip(ratio, 1.0, max_weight), dtype=torch.float32)
 
@@ -58,7 +58,9 @@ def masked_bce(
     """Binary cross-entropy on logits averaged over the known (mask = 1) cells (see ``_masked_mean``)."""
     if pos_weight is not None:
         pos_weight = pos_weight.to(device=logits.device, dtype=logits.dtype)
-    per_cell = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none")
+    per_cell = F.binary_cross_entropy_with_logits(
+        logits, targets.to(logits.dtype), pos_weight=pos_weight, reduction="none"
+    )
     return _masked_mean(per_cell, mask.to(logits.dtype), reduction)
 
 

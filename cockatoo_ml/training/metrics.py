@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import expit
 from sklearn.metrics import average_precision_score, roc_auc_score
 from transformers import EvalPrediction
@@ -24,7 +25,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return expit(np.asarray(logits, dtype=np.float64))
 
 
-def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+def f1_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike) -> np.ndarray:
     """F1 = 2TP / (2TP + FP + FN), 0 where there is nothing to count (elementwise over arrays)."""
     tp, fp, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
     denom = 2 * tp + fp + fn
@@ -79,9 +80,9 @@ def multilabel_metrics(
             out[f"{metric}_{name}"] = value
             per_label[metric].append(value)
 
-    for metric, values in per_label.items():
-        if values:
-            out[metric] = float(np.mean(values))
+    for metric, scores in per_label.items():
+        if scores:
+            out[metric] = float(np.mean(scores))
     tp, fp, fn = totals
     out["micro_precision"] = _ratio(tp, tp + fp)
     out["micro_recall"] = _ratio(tp, tp + fn)

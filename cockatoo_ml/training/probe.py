@@ -19,6 +19,8 @@ from datasets import Dataset
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
+from cockatoo_ml.modeling import MeanPoolingClassifier
+
 log = logging.getLogger(__name__)
 
 PROBE_C = 1.0  # inverse L2 strength of each label's logistic regression (scikit-learn's default)
@@ -73,7 +75,7 @@ def pooled_features(
 
 
 def init_head_from_probe(
-    model: torch.nn.Module,
+    model: MeanPoolingClassifier,
     split: Dataset,
     collate: Callable[[Sequence[dict[str, Any]]], dict[str, torch.Tensor]],
     batch_size: int,
@@ -94,6 +96,8 @@ def init_head_from_probe(
     logits = features @ weights.T + bias
     known = mask > 0
     return {
-        name: float(((logits[known[:, j], j] > 0) == (labels[known[:, j], j] > 0.5)).mean()) if known[:, j].any() else 0.0
+        name: float(((logits[known[:, j], j] > 0) == (labels[known[:, j], j] > 0.5)).mean())
+        if known[:, j].any()
+        else 0.0
         for j, name in enumerate(label_names)
     }

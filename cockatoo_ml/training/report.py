@@ -9,12 +9,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; training machines have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
-from cockatoo_ml.data.contract import SourceCredit  # noqa: E402
-from cockatoo_ml.training.thresholds import f1_curve, threshold_grid  # noqa: E402
+from cockatoo_ml.data.contract import SourceCredit
+from cockatoo_ml.training.thresholds import f1_curve, threshold_grid
 
 PLOTS_DIR = "plots"
 PR_CURVES_PNG = "pr_curves.png"
@@ -34,7 +34,7 @@ def _label_grid(n: int) -> tuple[plt.Figure, np.ndarray]:
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, axes.ravel()
 
 
 def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
@@ -58,7 +58,7 @@ def plot_pr_curves(
 ) -> Path:
     """One precision-recall curve per label, on the label's known rows."""
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         scores, truth = _known_rows(probs, labels, mask, j)
         _axes(ax, name, "recall", "precision")
         if truth.any():
@@ -83,7 +83,7 @@ def plot_f1_vs_threshold(
     """F1 against the decision threshold per label, with the tuned threshold and 0.5 marked."""
     grid = threshold_grid()
     fig, axes = _label_grid(len(label_names))
-    for j, (name, ax) in enumerate(zip(label_names, axes)):
+    for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         scores, truth = _known_rows(probs, labels, mask, j)
         ax.plot(grid, f1_curve(scores, truth, grid))
         ax.axvline(0.5, linestyle=":", color="grey", label="0.5")
@@ -144,8 +144,10 @@ def training_data_table(source_counts: Mapping[str, Mapping[str, int]], credits:
     splits = list(source_counts)
     by_name = {credit.name: credit for credit in credits}
     restricted = [credit.name for credit in credits if credit.non_commercial]
-    warning = (f"**Non-commercial data**: trained on {', '.join(restricted)} (non-commercial licence); check the "
-               "licences below before any commercial use of this model.")
+    warning = (
+        f"**Non-commercial data**: trained on {', '.join(restricted)} (non-commercial licence); check the "
+        "licences below before any commercial use of this model."
+    )
     lines = [warning, ""] if restricted else []
     lines += ["| source | " + " | ".join(splits) + " | licence | citation |", "|---" * (len(splits) + 3) + "|"]
     for source in sorted({s for counts in source_counts.values() for s in counts}):
@@ -227,8 +229,21 @@ def write_model_card(
         "| setting | value |",
         "|---|---|",
     ]
-    for key in ("pooling", "linear_probe", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr",
-                "max_length", "loss", "loss_reduction", "seed", "precision"):
+    for key in (
+        "pooling",
+        "linear_probe",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "grad_accum",
+        "lr",
+        "head_lr",
+        "max_length",
+        "loss",
+        "loss_reduction",
+        "seed",
+        "precision",
+    ):
         if key in settings:
             lines.append(f"| {key} | {settings[key]} |")
     for key in ("global_step", "world_size", "best_checkpoint"):

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import time
@@ -50,8 +49,8 @@ from cockatoo_ml.registry.training import RESUME_LATEST, TrainSettings
 from cockatoo_ml.settings import parse_args, world_size
 from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
-from cockatoo_ml.training.probe import init_head_from_probe
 from cockatoo_ml.training.metrics import TrainerMetrics, multilabel_metrics, sigmoid
+from cockatoo_ml.training.probe import init_head_from_probe
 from cockatoo_ml.training.report import (
     AT_DEFAULT,
     AT_TUNED,
@@ -78,6 +77,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
 class MultiLabelTrainer(Trainer):
     """A Trainer whose loss counts only known labels: batches carry ``labels`` and ``label_mask``."""
 
+    optimizer: torch.optim.Optimizer | None  # the Trainer's attribute (transformers is not type-checked here)
+
     def __init__(self, *args: Any, loss_fn: MultiLabelLoss, head_lr: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
@@ -86,7 +87,11 @@ class MultiLabelTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
 
     def compute_loss(
-        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         targets, mask = inputs.pop("labels"), inputs.pop("label_mask")
         outputs = model(**inputs)
@@ -102,14 +107,23 @@ class MultiLabelTrainer(Trainer):
         groups = []
         for head in (False, True):
             for decayed in (True, False):
-                params = [p for n, p in model.named_parameters()
-                          if p.requires_grad and _is_head(n) == head and (n in decay) == decayed]
+                params = [
+                    p
+                    for n, p in model.named_parameters()
+                    if p.requires_grad and _is_head(n) == head and (n in decay) == decayed
+                ]
                 if params:
-                    groups.append({"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
-                                   **({"lr": self.head_lr} if head else {})})
+                    groups.append(
+                        {
+                            "params": params,
+                            "weight_decay": self.args.weight_decay if decayed else 0.0,
+                            **({"lr": self.head_lr} if head else {}),
+                        }
+                    )
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
-        return self.optimizer
+        optimizer: torch.optim.Optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        self.optimizer = optimizer
+        return optimizer
 
 
 def _is_head(parameter_name: str) -> bool:
@@ -133,7 +147,9 @@ def _eval_steps(settings: TrainSettings, train_rows: int) -> int:
     if settings.eval_steps > 0:
         return settings.eval_steps
     per_step = settings.batch_size * settings.grad_accum * world_size()
-    total = settings.max_steps if settings.max_steps > 0 else math.ceil(settings.epochs * math.ceil(train_rows / per_step))
+    total = (
+        settings.max_steps if settings.max_steps > 0 else math.ceil(settings.epochs * math.ceil(train_rows / per_step))
+    )
     return max(1, math.ceil(total / defaults.EVALS_PER_RUN))
 
 
@@ -241,7 +257,7 @@ def _split_results(
     probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, names: Sequence[str], thresholds: dict[str, float]
 ) -> dict[str, Any]:
     return {
-        "rows": int(len(probs)),
+        "rows": len(probs),
         AT_DEFAULT: multilabel_metrics(probs, labels, mask, names, DEFAULT_THRESHOLD),
         AT_TUNED: multilabel_metrics(probs, labels, mask, names, thresholds),
     }
@@ -298,8 +314,14 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         tokenized = tokenize_dataset(dataset, tokenizer, max_length, splits=("train", *defaults.EVAL_SPLITS))
 
     pos_weight = pos_weight_from_known(dataset["train"]["labels"], dataset["train"]["label_mask"])
-    loss_fn = MultiLabelLoss(settings.loss, pos_weight, settings.asl_gamma_neg, settings.asl_gamma_pos, settings.asl_clip,
-                             reduction=settings.loss_reduction)
+    loss_fn = MultiLabelLoss(
+        settings.loss,
+        pos_weight,
+        settings.asl_gamma_neg,
+        settings.asl_gamma_pos,
+        settings.asl_clip,
+        reduction=settings.loss_reduction,
+    )
     model = _load_model(base_model, label_names, settings.seed, settings.pooling)
     collator = MultiLabelCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     trainer = MultiLabelTrainer(
@@ -342,13 +364,25 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
             best_checkpoint=Path(trainer.state.best_model_checkpoint or "").name or None,
             world_size=args.world_size,
         )
-        _write_model_dir(staged, resolved, label_names, thresholds, results, predictions["validation"], dataset,
-                         _label_stats(dataset["train"], label_names, pos_weight), training_data)
+        _write_model_dir(
+            staged,
+            resolved,
+            label_names,
+            thresholds,
+            results,
+            predictions["validation"],
+            dataset,
+            _label_stats(dataset["train"], label_names, pos_weight),
+            training_data,
+        )
         _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
         swap_into_place(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
-        log.info("validation metrics (%s vs tuned thresholds):\n%s", DEFAULT_THRESHOLD,
-                 metrics_table(label_names, results["validation"][AT_DEFAULT], results["validation"][AT_TUNED]))
+        log.info(
+            "validation metrics (%s vs tuned thresholds):\n%s",
+            DEFAULT_THRESHOLD,
+            metrics_table(label_names, results["validation"][AT_DEFAULT], results["validation"][AT_TUNED]),
+        )
         log.info("model directory ready: %s", settings.output_dir)
     trainer.accelerator.wait_for_everyone()
     if settings.student and trainer.is_world_process_zero():
@@ -369,18 +403,26 @@ def _load_model(name_or_path: str, label_names: Sequence[str], seed: int, poolin
 
 
 def _linear_probe(
-    model: torch.nn.Module, train: Dataset, collator: MultiLabelCollator, settings: TrainSettings,
-    label_names: Sequence[str], device: torch.device,
+    model: torch.nn.Module,
+    train: Dataset,
+    collator: MultiLabelCollator,
+    settings: TrainSettings,
+    label_names: Sequence[str],
+    device: torch.device,
 ) -> None:
     if not isinstance(model, MeanPoolingClassifier):
         log.info("--linear-probe applies to --pooling mean only; the %s head starts at random", settings.pooling)
         return
     started = time.monotonic()
     model.to(device)
-    accuracy = init_head_from_probe(model, train, collator, settings.eval_batch_size or 2 * settings.batch_size,
-                                    label_names)
-    log.info("linear probe fitted in %.0f s; balanced-head training accuracy per label: %s",
-             time.monotonic() - started, {k: round(v, 3) for k, v in accuracy.items()})
+    accuracy = init_head_from_probe(
+        model, train, collator, settings.eval_batch_size or 2 * settings.batch_size, label_names
+    )
+    log.info(
+        "linear probe fitted in %.0f s; balanced-head training accuracy per label: %s",
+        time.monotonic() - started,
+        {k: round(v, 3) for k, v in accuracy.items()},
+    )
 
 
 def _write_model_dir(
@@ -424,8 +466,9 @@ def _compare_with_baselines(model_dir: Path, data_dir: Path, baselines: Sequence
     from cockatoo_ml.evaluation.data import rows_from_split
     from cockatoo_ml.evaluation.run import evaluate_model
 
-    report = evaluate_model(model_dir, rows_from_split(data_dir, split), baselines=wanted,
-                            train_rows=rows_from_split(data_dir, "train"))
+    report = evaluate_model(
+        model_dir, rows_from_split(data_dir, split), baselines=wanted, train_rows=rows_from_split(data_dir, "train")
+    )
     report.write(model_dir / EVALUATION_DIR)
     results_path = model_dir / EVAL_RESULTS_FILE
     results = json.loads(results_path.read_text())
@@ -433,12 +476,17 @@ def _compare_with_baselines(model_dir: Path, data_dir: Path, baselines: Sequence
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     losses = report.losses()
     with (model_dir / MODEL_CARD).open("a") as card:
-        card.write(f"\n## Against baselines on the {split} split (PR-AUC)\n\n"
-                   "Each baseline was trained on the same training rows with the same label masks "
-                   f"(`evaluate.py --baseline`); the full report is in `{EVALUATION_DIR}/`.\n\n"
-                   f"{report.comparison_table()}\n\n"
-                   + (f"**The model loses in {len(losses)} place(s).**\n" if losses
-                      else "The model is at or above every baseline.\n"))
+        card.write(
+            f"\n## Against baselines on the {split} split (PR-AUC)\n\n"
+            "Each baseline was trained on the same training rows with the same label masks "
+            f"(`evaluate.py --baseline`); the full report is in `{EVALUATION_DIR}/`.\n\n"
+            f"{report.comparison_table()}\n\n"
+            + (
+                f"**The model loses in {len(losses)} place(s).**\n"
+                if losses
+                else "The model is at or above every baseline.\n"
+            )
+        )
     log.info("%s split against baselines (PR-AUC):\n%s", split, report.comparison_table())
 
 

@@ -11,13 +11,14 @@ server never slows or stops training. The API key is never logged, and logged UR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import queue
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,7 +57,7 @@ def _json_safe(value: Any) -> Any:
 
 def seed_timestamp() -> str:
     """UTC time without offset, formatted like the seed (``2026-02-13 18:12:03.123456``)."""
-    return str(datetime.now(timezone.utc).replace(tzinfo=None))
+    return str(datetime.now(UTC).replace(tzinfo=None))
 
 
 class WebhookSender:
@@ -90,7 +91,9 @@ class WebhookSender:
             self._queue.put_nowait((url, json.dumps(_json_safe(payload), default=str)))
         except queue.Full:
             self.dropped += 1
-            log.warning("telemetry queue full (%d waiting); dropped a payload for %s", self._queue.qsize(), redact_url(url))
+            log.warning(
+                "telemetry queue full (%d waiting); dropped a payload for %s", self._queue.qsize(), redact_url(url)
+            )
             return False
         return True
 
@@ -100,10 +103,8 @@ class WebhookSender:
             return
         self._closed.set()
         deadline = time.monotonic() + timeout_s
-        try:
+        with contextlib.suppress(queue.Full):  # the sender is stuck; the join below gives up in time
             self._queue.put(_STOP, timeout=timeout_s)
-        except queue.Full:
-            pass
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             log.warning("telemetry: gave up waiting for the endpoint; %d payload(s) unsent", self._queue.qsize())
@@ -182,7 +183,9 @@ class TelemetryCallback(TrainerCallback):
             return
         self.sender.submit(self.validation_url, {**self._payload(state, metrics), "is_eval": True})
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self.close()
 
     def close(self) -> None:
