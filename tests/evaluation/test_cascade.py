@@ -21,14 +21,7 @@ from cockatoo_ml.serving.model import TextClassifier
 from tests.evaluation.test_run import evaluate
 
 
-@pytest.fixture(autouse=True)
-def float32_server_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("COCKATOO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COCKATOO_DTYPE", "float32")
+pytestmark = pytest.mark.usefixtures("float32_server_settings")
 
 
 @pytest.fixture

@@ -21,17 +21,10 @@ from cockatoo_ml.evaluation.run import evaluate_model, main
 from cockatoo_ml.training.thresholds import tune_thresholds
 from tests.conftest import LABELS, REPO_ROOT, make_rows
 from tests.evaluation.conftest import API_KEY
-from tests.serving.test_server import Server
+from cockatoo_ml.serving.launch import ServerProcess
 
 
-@pytest.fixture(autouse=True)
-def float32_server_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("COCKATOO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COCKATOO_DTYPE", "float32")
+pytestmark = pytest.mark.usefixtures("float32_server_settings")
 
 
 def evaluate(*argv: object) -> int:
@@ -111,7 +104,7 @@ def test_tune_thresholds_never_replaces_unasked(tiny_model_dir: Path, tiny_proce
 
 
 @pytest.mark.slow
-def test_url_scores_a_running_server(server: Server, tiny_model_dir: Path,
+def test_url_scores_a_running_server(server: ServerProcess, tiny_model_dir: Path,
                                      tiny_processed_dir: Path, tmp_path: Path) -> None:
     assert evaluate("--url", server.url, "--header", f"Authorization: Bearer {API_KEY}", "--data",
                     tiny_processed_dir, "--output-dir", tmp_path / "remote") == 0
