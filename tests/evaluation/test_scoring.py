@@ -22,19 +22,8 @@ LONG_TEXT = " ".join(EXAMPLES["harassment"] * 8)  # far past the tiny model's 64
 TEXTS = [text for texts in EXAMPLES.values() for text in texts] + [LONG_TEXT]
 
 
-@pytest.fixture
-def server_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's settings come from COCKATOO_* variables: pin them (float32 for exact comparisons)."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("COCKATOO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COCKATOO_DTYPE", "float32")
-
-
 def test_local_scorer_scores_as_the_server_does(
-    tiny_model_dir: Path, server_settings_env: None, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path, float32_server_settings: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scoring.defaults, "SCORE_CHUNK_TEXTS", 4)  # several chunks, re-ordered by length
     scorer = LocalScorer(tiny_model_dir)
