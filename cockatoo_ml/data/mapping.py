@@ -25,6 +25,7 @@ class MappedRows:
     text: pd.Series  # raw text, not cleaned yet
     labels: np.ndarray  # float32 (rows, labels): 1.0 positive, 0.0 negative, NaN unknown
     bad_values: int  # label cells that were present but unreadable (treated as unknown)
+    any_of: np.ndarray  # bool (rows, labels): the row is positive for at least one of its True (unknown) labels
 
 
 def require_columns(frame: pd.DataFrame, spec: SourceSpec, where: object) -> None:
@@ -101,7 +102,7 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
     score_columns: list[np.ndarray] = []
     bad_values = 0
     active = {label: rule for label, rule in spec.labels.items() if label in labels}
-    for rule in active.values():
+    for rule in [*active.values(), *([spec.any_of] if spec.any_of else [])]:
         for column in rule.columns:
             key = (column, tuple(sorted(rule.values.items())))
             if key not in keys:
@@ -116,10 +117,20 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
         groups = frame[spec.group_by]
         table = table.groupby(groups, sort=False).mean()
         text = text.groupby(groups, sort=False).first()
+
+    def apply(rule: LabelRule) -> np.ndarray:
+        picks = [keys[(c, tuple(sorted(rule.values.items())))] for c in rule.columns]
+        return merge_scores(table[picks].to_numpy(dtype=np.float64), rule)
+
     result: np.ndarray = np.full((len(table), len(labels)), np.nan, dtype=np.float32)
     for j, label in enumerate(labels):
         if label in active:
-            rule = active[label]
-            picks = [keys[(c, tuple(sorted(rule.values.items())))] for c in rule.columns]
-            result[:, j] = merge_scores(table[picks].to_numpy(dtype=np.float64), rule)
-    return MappedRows(text.reset_index(drop=True), result, bad_values)
+            result[:, j] = apply(active[label])
+    any_of = np.zeros(result.shape, dtype=bool)
+    if spec.any_of:
+        members = np.isin(np.asarray(labels), spec.any_of.labels)
+        flagged = apply(spec.any_of) == 1
+        # A row already known positive for a member satisfies the flag; known negatives are not candidates.
+        satisfied = ((result == 1) & members).any(axis=1)
+        any_of = (flagged & ~satisfied)[:, None] & members[None, :] & np.isnan(result)
+    return MappedRows(text.reset_index(drop=True), result, bad_values, any_of)

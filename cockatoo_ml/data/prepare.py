@@ -76,6 +76,7 @@ class LoadedRows:
     text: pa.Array
     labels: np.ndarray
     source: np.ndarray
+    any_of: np.ndarray  # bool (rows, labels): "positive for at least one of these" (sources.py, rule 5)
 
 
 def resolve_sources(settings: PrepareSettings) -> tuple[tuple[SourceSpec, ...], Path, str]:
@@ -88,8 +89,9 @@ def resolve_sources(settings: PrepareSettings) -> tuple[tuple[SourceSpec, ...], 
 
 def load_source(
     spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport
-) -> tuple[pd.Series, np.ndarray] | None:
-    """Read and map one source; a missing folder or file is a warning and the source is skipped."""
+) -> tuple[pd.Series, np.ndarray, np.ndarray] | None:
+    """Read and map one source: (raw text, labels with NaN = unknown, any_of cells); a missing folder or file
+    is a warning and the source is skipped."""
     folder = spec.source_dir(raw_dir)
     if not folder.is_dir():
         report.status = f"skipped: {folder} not found"
@@ -125,7 +127,7 @@ def load_source(
             report.unparseable_rows,
             report.unparseable_values,
         )
-    return mapped.text, mapped.labels
+    return mapped.text, mapped.labels, mapped.any_of
 
 
 def load_all(
@@ -133,23 +135,25 @@ def load_all(
 ) -> LoadedRows:
     texts: list[pa.Array] = []
     matrices: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     for index, spec in enumerate(specs):
         loaded = load_source(spec, raw_dir, labels, reports[index])
         if loaded is None:
             continue
-        text, matrix = loaded
+        text, matrix, any_of = loaded
         array = pa.array(text.astype("string"), from_pandas=True)  # may come back chunked
         array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
         texts.append(array.cast(pa.large_string()))
         matrices.append(matrix)
+        groups.append(any_of)
         owners.append(np.full(len(matrix), index, dtype=np.int32))
     if not texts:
         raise DataError(
             f"no rows were loaded from any of the {len(specs)} source(s) under {raw_dir}; "
             "check the warnings above, run download_data.py, or pass --raw-dir / --sources"
         )
-    return LoadedRows(pa.concat_arrays(texts), np.concatenate(matrices), np.concatenate(owners))
+    return LoadedRows(pa.concat_arrays(texts), np.concatenate(matrices), np.concatenate(owners), np.concatenate(groups))
 
 
 def clean_texts(text: pa.Array, unicode_form: str) -> pa.Array:
@@ -168,11 +172,13 @@ def count_by_source(mask: np.ndarray, source: np.ndarray, n_sources: int) -> np.
 
 
 def deduplicate(
-    text: pa.Array, labels: np.ndarray, source: np.ndarray
-) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    text: pa.Array, labels: np.ndarray, source: np.ndarray, any_of: np.ndarray | None = None
+) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merge rows with the same cleaned text: a label is known if any copy knows it and positive if any known
-    copy says so; the row keeps the first copy's source. Returns the unique texts, merged labels, their
-    sources and a mask of the rows that were folded into an earlier copy."""
+    copy says so; the row keeps the first copy's source. An "at least one of" flag of any copy holds for the
+    merged row, over the labels still unknown there, unless one of its labels is known positive. Returns the
+    unique texts, merged labels, their sources, a mask of the rows that were folded into an earlier copy and
+    the merged ``any_of`` cells."""
     encoded = text.dictionary_encode()  # codes follow first appearance, so code order = first-copy order
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     n_unique = len(encoded.dictionary)
@@ -185,7 +191,14 @@ def deduplicate(
         any_known = np.bincount(codes, weights=known[:, j], minlength=n_unique) > 0
         any_positive = np.bincount(codes, weights=known[:, j] & (labels[:, j] == 1), minlength=n_unique) > 0
         merged[any_known, j] = any_positive[any_known]
-    return encoded.dictionary, merged, source[first], duplicate
+    merged_any_of = np.zeros(merged.shape, dtype=bool)
+    if any_of is not None and any_of.any():
+        for j in range(labels.shape[1]):
+            merged_any_of[:, j] = np.bincount(codes, weights=any_of[:, j], minlength=n_unique) > 0
+        flagged_rows = np.bincount(codes, weights=any_of.any(axis=1), minlength=n_unique) > 0
+        satisfied = ((merged == 1) & merged_any_of).any(axis=1) | ~flagged_rows
+        merged_any_of &= np.isnan(merged) & ~satisfied[:, None]
+    return encoded.dictionary, merged, source[first], duplicate, merged_any_of
 
 
 def assign_splits(
@@ -239,8 +252,11 @@ def ensure_positives_everywhere(
 
 
 def label_stats(
-    labels: np.ndarray, splits: np.ndarray, label_names: Sequence[str]
+    labels: np.ndarray, splits: np.ndarray, label_names: Sequence[str], any_of: np.ndarray | None = None
 ) -> dict[str, dict[str, dict[str, int]]]:
+    """Positive/negative/unknown counts per split and label; with ``any_of``, how many of the unknown cells
+    belong to an "at least one of" flag."""
+    flags = any_of if any_of is not None and any_of.any() else None
     stats: dict[str, dict[str, dict[str, int]]] = {}
     for index, split in enumerate(SPLITS):
         part = labels[splits == index]
@@ -249,6 +265,7 @@ def label_stats(
                 "positive": int(np.sum(part[:, j] == 1)),
                 "negative": int(np.sum(part[:, j] == 0)),
                 "unknown": int(np.sum(np.isnan(part[:, j]))),
+                **({"any_of": int(np.sum(flags[splits == index][:, j]))} if flags is not None else {}),
             }
             for j, name in enumerate(label_names)
         }
@@ -256,12 +273,13 @@ def label_stats(
 
 
 def format_label_table(stats: dict[str, dict[str, dict[str, int]]]) -> str:
-    lines = [f"{'split':<11} {'label':<12} {'positive':>9} {'negative':>9} {'unknown':>9}"]
+    columns = ["positive", "negative", "unknown"]
+    if any("any_of" in counts for per_label in stats.values() for counts in per_label.values()):
+        columns.append("any_of")  # of the unknown cells, those in an "at least one of" flag
+    lines = [f"{'split':<11} {'label':<12} " + " ".join(f"{c:>9}" for c in columns)]
     for split, per_label in stats.items():
         for label, counts in per_label.items():
-            lines.append(
-                f"{split:<11} {label:<12} {counts['positive']:>9} {counts['negative']:>9} {counts['unknown']:>9}"
-            )
+            lines.append(f"{split:<11} {label:<12} " + " ".join(f"{counts.get(c, 0):>9}" for c in columns))
     return "\n".join(lines)
 
 
@@ -283,14 +301,16 @@ def format_source_table(reports: Sequence[SourceReport]) -> str:
     return "\n".join(lines)
 
 
-def build_split(text: pa.Array, labels: np.ndarray, source_names: np.ndarray) -> Dataset:
+def build_split(text: pa.Array, labels: np.ndarray, source_names: np.ndarray, any_of: np.ndarray) -> Dataset:
     n, n_labels = labels.shape
     offsets = pa.array(np.arange(0, (n + 1) * n_labels, n_labels, dtype=np.int32))
     mask = (~np.isnan(labels)).astype(np.float32)
+    # The contract (contract.py): an unknown cell is 0.0, or 1.0 when it is one of the row's "at least one of".
+    targets = np.where(any_of, 1.0, np.nan_to_num(labels, nan=0.0)).astype(np.float32)
     table = pa.table(
         {
             "text": text.cast(pa.string()),
-            "labels": pa.ListArray.from_arrays(offsets, pa.array(np.nan_to_num(labels, nan=0.0).ravel())),
+            "labels": pa.ListArray.from_arrays(offsets, pa.array(targets.ravel())),
             "label_mask": pa.ListArray.from_arrays(offsets, pa.array(mask.ravel())),
             "source": pa.array(source_names, type=pa.string()),
         }
@@ -355,7 +375,7 @@ def prepare_into(
     n_sources = len(specs)
     text = clean_texts(rows.text, settings.unicode_form)
     empty = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
-    unlabelled = np.isnan(rows.labels).all(axis=1) & ~empty & (not settings.keep_unlabelled)
+    unlabelled = np.isnan(rows.labels).all(axis=1) & ~rows.any_of.any(axis=1) & ~empty & (not settings.keep_unlabelled)
     for report, count in zip(reports, count_by_source(empty, rows.source, n_sources), strict=True):
         report.empty_text = int(count)
     for report, count in zip(reports, count_by_source(unlabelled, rows.source, n_sources), strict=True):
@@ -364,24 +384,35 @@ def prepare_into(
     if not keep.any():
         raise DataError("every loaded row was empty or had no known label; nothing to prepare")
     text = text.filter(pa.array(keep))
-    unique_text, merged, source, duplicate = deduplicate(text, rows.labels[keep], rows.source[keep])
+    unique_text, merged, source, duplicate, any_of = deduplicate(
+        text, rows.labels[keep], rows.source[keep], rows.any_of[keep]
+    )
     for report, count in zip(reports, count_by_source(duplicate, rows.source[keep], n_sources), strict=True):
         report.duplicates = int(count)
     for report, count in zip(reports, np.bincount(source, minlength=n_sources), strict=True):
         report.kept = int(count)
 
-    splits = assign_splits(merged, source, ratios, settings.seed, labels)
+    # Rows known only through an "at least one of" flag are split in a pass of their own, so that declaring a
+    # flag leaves every other row in the split it had (test figures stay comparable across the change).
+    flag_only = np.isnan(merged).all(axis=1) & any_of.any(axis=1)
+    splits = np.empty(len(merged), dtype=np.int64)
+    splits[~flag_only] = assign_splits(merged[~flag_only], source[~flag_only], ratios, settings.seed, labels)
+    if flag_only.any():
+        splits[flag_only] = assign_splits(merged[flag_only], source[flag_only], ratios, settings.seed + 1)
     names = np.array([spec.name for spec in specs], dtype=object)
     dataset = DatasetDict(
         {
             split: build_split(
-                unique_text.filter(pa.array(splits == index)), merged[splits == index], names[source[splits == index]]
+                unique_text.filter(pa.array(splits == index)),
+                merged[splits == index],
+                names[source[splits == index]],
+                any_of[splits == index],
             )
             for index, split in enumerate(SPLITS)
         }
     )
     stats: dict[str, Any] = {
-        "labels": label_stats(merged, splits, labels),
+        "labels": label_stats(merged, splits, labels, any_of),
         "rows": {split: int(np.sum(splits == index)) for index, split in enumerate(SPLITS)},
         "sources": [asdict(r) for r in reports],
     }

@@ -29,6 +29,11 @@ How a label is computed from a source row (``LabelRule``)
    runs over the known ones; the label is unknown only when no column is known.
 4. A label that is unknown gets ``label_mask`` 0 and ``labels`` 0.0. Labels the source does not annotate at
    all (``unannotated``, or simply no rule) are unknown on every row.
+5. ``any_of`` (optional, one per source) is for a flag that says "something here is unsafe" without naming the
+   label (ToxicChat's ``toxicity``): an ordinary rule over its ``columns`` plus the ``labels`` it may stand for.
+   Where it is positive, the row is positive for *at least one* of those labels: the ones still unknown in that
+   row get ``label_mask`` 0 and ``labels`` 1.0, and training scores them with a noisy-OR target
+   (``cockatoo_ml/training/loss.py``). A row where one of the labels is already known positive needs nothing more.
 """
 
 from __future__ import annotations
@@ -79,6 +84,22 @@ class LabelRule:
 
 
 @dataclass(frozen=True)
+class AnyOfRule(LabelRule):
+    """A flag that means "positive for at least one of ``labels``" (rule 5 of the module docstring)."""
+
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if len(set(self.labels)) < 2:
+            raise ConfigError(
+                f"any_of.labels needs two or more labels, got {list(self.labels)}; "
+                "a flag that names one label is an ordinary [sources.labels.NAME] rule"
+            )
+
+
+@dataclass(frozen=True)
 class ReaderOptions:
     """File-format details a reader needs beyond the format name."""
 
@@ -115,6 +136,7 @@ class SourceSpec:
     unannotated: tuple[str, ...] = ()  # our labels this source says nothing about (mask 0)
     group_by: str | None = None  # rows sharing this column are one text (e.g. one row per annotator):
     # their label columns are averaged before the rules apply
+    any_of: AnyOfRule | None = None  # a flag for "at least one of these labels" (rule 5 above)
     license: str = ""
     citation: str = ""
     notes: str = ""
@@ -129,6 +151,9 @@ class SourceSpec:
         both = sorted(set(self.labels) & set(self.unannotated))
         if both:
             raise ConfigError(f"source {self.name}: labels {both} have a rule and are also listed as unannotated")
+        silent = sorted(set(self.any_of.labels) & set(self.unannotated)) if self.any_of else []
+        if silent:
+            raise ConfigError(f"source {self.name}: any_of names {silent}, which are listed as unannotated")
 
     @property
     def folder_name(self) -> str:
@@ -148,9 +173,13 @@ class SourceSpec:
         )
         return self.files + tuple(paired)
 
+    def rules(self) -> list[LabelRule]:
+        """Every rule that reads columns: the label rules, then ``any_of``."""
+        return [*self.labels.values(), *([self.any_of] if self.any_of else [])]
+
     def needed_columns(self) -> list[str]:
         """Every column this spec reads, in a stable order (text first)."""
-        wanted = [self.text_column, *(c for rule in self.labels.values() for c in rule.columns)]
+        wanted = [self.text_column, *(c for rule in self.rules() for c in rule.columns)]
         if self.group_by:
             wanted.append(self.group_by)
         return list(dict.fromkeys(wanted))
@@ -185,6 +214,8 @@ def spec_from_table(table: Mapping[str, Any], where: str) -> SourceSpec:
         label: _build(LabelRule, rule, f"{inner}, labels.{label}") for label, rule in table.get("labels", {}).items()
     }
     table["reader"] = _build(ReaderOptions, table.get("reader", {}), f"{inner}, reader")
+    if "any_of" in table:
+        table["any_of"] = _build(AnyOfRule, table["any_of"], f"{inner}, any_of")
     return _build(SourceSpec, table, where)
 
 

@@ -106,7 +106,7 @@ def rows_from_sources(
     keep = ~(empty | np.isnan(loaded.labels).all(axis=1))
     if not keep.any():
         raise DataError(f"no row of {origin} has text and a known label: nothing to evaluate")
-    unique, merged, source, _ = deduplicate(text.filter(pa.array(keep)), loaded.labels[keep], loaded.source[keep])
+    unique, merged, source, _, _ = deduplicate(text.filter(pa.array(keep)), loaded.labels[keep], loaded.source[keep])
     names = np.array([spec.name for spec in specs], dtype=object)
     log.info("read %d rows (%d after cleaning and de-duplication) from %s", len(loaded.source), len(unique), origin)
     return EvalRows(

@@ -39,6 +39,7 @@ POOLING: Final = (
 LINEAR_PROBE = True  # LP-FT: fit the head as a logistic regression on frozen features before fine-tuning
 HEAD_LR = None  # learning rate of the classification head; None = the same as --lr
 LOSS_REDUCTION: Final = "label"  # "label": each label's mean over its known cells, then the mean over labels; "cell"
+ANY_OF_WEIGHT = 1.0  # weight of the noisy-OR task for rows a source flags "at least one of" (sources.py, rule 5)
 
 CARD_BASELINES = ("tfidf",)  # trained beside the model at the end of training (frozen costs one more encoder pass)
 
@@ -143,6 +144,12 @@ class TrainSettings:
         LOSS_REDUCTION,
         help="label: every label weighs the same in the loss, however few rows know it; cell: every "
         "known (row, label) cell weighs the same, so the most annotated label dominates.",
+    )
+    any_of_weight: float = setting(
+        ANY_OF_WEIGHT,
+        ge=0,
+        help="Weight of the noisy-OR task for rows a source flags as positive for at least one of several "
+        "labels without naming which (a source's any_of, e.g. ToxicChat's toxicity); 0 ignores those rows.",
     )
     loss: Literal["bce", "asl"] = setting(LOSS, help="bce: masked BCE with per-label pos_weight; asl: asymmetric loss.")
     asl_gamma_neg: float = setting(ASL_GAMMA_NEG, help="ASL focusing on negatives.")

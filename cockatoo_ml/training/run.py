@@ -270,6 +270,7 @@ def _label_stats(train: Dataset, names: Sequence[str], pos_weight: torch.Tensor)
         name: {
             "known": int(known[:, j].sum()),
             "positive": int(((labels[:, j] > 0.5) & known[:, j]).sum()),
+            "any_of": int(((labels[:, j] > 0.5) & ~known[:, j]).sum()),  # in an "at least one of" flag
             "pos_weight": float(pos_weight[j]),
         }
         for j, name in enumerate(names)
@@ -321,6 +322,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         settings.asl_gamma_pos,
         settings.asl_clip,
         reduction=settings.loss_reduction,
+        any_of_weight=settings.any_of_weight,
     )
     model = _load_model(base_model, label_names, settings.seed, settings.pooling)
     collator = MultiLabelCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)

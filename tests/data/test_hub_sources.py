@@ -32,7 +32,7 @@ def load(spec):
     report = SourceReport(spec.name)
     loaded = load_source(spec, FIXTURES, LABELS, report)
     assert loaded is not None, report.status
-    text, labels = loaded
+    text, labels, _ = loaded
     return text.tolist(), as_lists(labels), report
 
 

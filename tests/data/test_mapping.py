@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cockatoo_ml.data.mapping import column_scores, map_labels, merge_scores
-from cockatoo_ml.data.sources import LabelRule
+from cockatoo_ml.data.sources import AnyOfRule, LabelRule
 from cockatoo_ml.errors import DataError
 
 from .helpers import LABELS, as_lists, spec
@@ -93,3 +93,30 @@ def test_missing_column_names_source_column_and_columns_found() -> None:
     frame = pd.DataFrame({"text": ["a"], "lable": [1]})
     with pytest.raises(DataError, match=r"source src: column 'label' not found in .*columns found: \['text', 'lable'\]"):
         map_labels(frame, spec(), LABELS)
+
+
+def test_any_of_flags_the_unknown_member_labels_of_flagged_rows_only() -> None:
+    # rows: flagged with every member unknown; flagged but violence already known positive (satisfied);
+    # flagged with violence known negative (only harassment stays a candidate); not flagged; flag unknown.
+    frame = pd.DataFrame(
+        {"text": list("abcde"), "unsafe": [1, 1, 1, 0, None], "violence": [None, 1, 0, None, None]}
+    )
+    source = spec(
+        labels={"violence": LabelRule(columns=("violence",))},
+        any_of=AnyOfRule(columns=("unsafe",), labels=("violence", "harassment")),
+    )
+    mapped = map_labels(frame, source, LABELS)
+    assert mapped.any_of.tolist() == [
+        [False, True, False, True],
+        [False, False, False, False],
+        [False, False, False, True],
+        [False, False, False, False],
+        [False, False, False, False],
+    ]
+    assert as_lists(mapped.labels)[0] == [None, None, None, None]  # the flag itself decides no single label
+
+
+def test_any_of_members_outside_the_active_labels_are_left_out() -> None:
+    frame = pd.DataFrame({"text": ["a"], "unsafe": [1]})
+    source = spec(labels={}, any_of=AnyOfRule(columns=("unsafe",), labels=("violence", "self_harm")))
+    assert map_labels(frame, source, LABELS).any_of.tolist() == [[False, True, False, False]]

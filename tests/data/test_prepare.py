@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cockatoo_ml.data.contract import STATS_FILE, SourceCredit, load_processed, load_source_credits
+from cockatoo_ml.data.contract import SPLITS, STATS_FILE, SourceCredit, load_processed, load_source_credits
 from cockatoo_ml.data.prepare import (
     PrepareSettings,
     assign_splits,
@@ -73,7 +73,7 @@ def test_clean_texts_normalises_collapses_and_strips() -> None:
 def test_deduplicate_merges_labels_known_if_any_positive_if_any_known() -> None:
     text = pa.array(["a", "b", "a", "a"])
     labels = np.array([[1, NAN, 0], [0, 0, NAN], [0, 0, NAN], [NAN, NAN, NAN]], dtype=np.float32)
-    unique, merged, source, duplicate = deduplicate(text, labels, np.array([0, 0, 1, 2]))
+    unique, merged, source, duplicate, _ = deduplicate(text, labels, np.array([0, 0, 1, 2]))
     assert unique.to_pylist() == ["a", "b"]
     assert as_lists(merged) == [[1.0, 0.0, 0.0], [0.0, 0.0, None]]
     assert source.tolist() == [0, 0] and duplicate.tolist() == [False, False, True, True]
@@ -236,3 +236,43 @@ def test_keep_unlabelled_keeps_rows_without_any_known_label(tmp_path: Path) -> N
     dataset, _ = load_processed(tmp_path / "out")
     (row,) = [r for split in dataset.values() for r in split if r["text"] == "mystery"]
     assert row["label_mask"] == [0.0, 0.0, 0.0, 0.0] and row["labels"] == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_deduplicate_merges_any_of_flags_unless_a_copy_knows_a_member_positive() -> None:
+    text = pa.array(["a", "a", "b", "b", "c"])
+    labels = np.array([[NAN, NAN, NAN], [NAN, 1, NAN], [NAN, NAN, NAN], [NAN, 0, NAN], [NAN, NAN, NAN]])
+    flags = np.array([[0, 1, 1], [0, 0, 0], [0, 1, 1], [0, 0, 0], [1, 0, 1]], dtype=bool)
+    _, merged, _, _, any_of = deduplicate(text, labels.astype(np.float32), np.zeros(5, dtype=np.int32), flags)
+    assert as_lists(merged) == [[None, 1.0, None], [None, 0.0, None], [None, None, None]]
+    # a: a copy knows label 1 positive, the flag is satisfied; b: label 1 is known negative, label 2 stays.
+    assert any_of.tolist() == [[False, False, False], [False, False, True], [True, False, True]]
+
+
+ANY_OF_TOML = """
+[sources.any_of]
+columns = ["unsafe"]
+labels = ["violence", "harassment"]
+"""
+
+
+def test_any_of_rows_are_kept_as_flags_and_leave_the_other_rows_splits_alone(tmp_path: Path) -> None:
+    alpha = [json.dumps({"text": f"alpha text {i}", "scam": i % 2, "harassment": i % 3 == 0}) for i in range(60)]
+    beta = "text,violence,harassment,unsafe\n" + "".join(
+        f"beta text {i},{i % 4 == 0:d},{i % 2},0\n" for i in range(60)
+    )
+    beta += "".join(f"flagged {i},,,1\n" for i in range(30))  # no label known, only "something is unsafe"
+    make_raw(tmp_path, alpha, beta)
+    prepare(settings(tmp_path, output=str(tmp_path / "before")))
+    (tmp_path / "sources.toml").write_text(SOURCES_TOML + ANY_OF_TOML)
+    stats = prepare(settings(tmp_path, output=str(tmp_path / "after")))
+
+    before, _ = load_processed(tmp_path / "before")
+    after, _ = load_processed(tmp_path / "after")
+    rows = {r["text"]: r for split in after.values() for r in split}
+    assert rows["flagged 7"]["labels"] == [0.0, 1.0, 0.0, 1.0] and rows["flagged 7"]["label_mask"] == [0.0] * 4
+    assert rows["beta text 1"]["labels"] == [0.0, 0.0, 0.0, 1.0]  # unflagged rows are as before
+    assert sum(stats["labels"][split]["harassment"]["any_of"] for split in SPLITS) == 30
+    assert all(stats["labels"][split]["harassment"]["any_of"] for split in SPLITS)  # spread over splits
+    for split in SPLITS:
+        assert set(before[split]["text"]) == {t for t in after[split]["text"] if not t.startswith("flagged")}
+    assert not any(t.startswith("flagged") for split in before.values() for t in split["text"])  # dropped before

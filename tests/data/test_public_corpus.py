@@ -87,3 +87,13 @@ def test_prepare_all_nine_public_datasets(tmp_path: Path) -> None:
     dataset, _ = load_processed(tmp_path / "out")
     assert sum(len(split) for split in dataset.values()) == sum(stats["rows"].values())
     assert len(set().union(*(split["text"] for split in dataset.values()))) == sum(stats["rows"].values())
+
+
+def test_toxicchat_toxic_prompts_are_an_any_of_flag_over_the_three_labels_it_covers() -> None:
+    loaded = load_source(SPECS["toxicchat"], SHARED_DATASETS, LABELS, SourceReport("toxicchat"))
+    assert loaded is not None
+    _, labels, any_of = loaded
+    flagged = any_of.any(axis=1)
+    assert int(flagged.sum()) == 349  # the rows whose labels are unknown above: toxicity = 1
+    assert any_of[flagged].all(axis=0).tolist() == [False, True, True, True]  # never scam
+    assert np.isnan(labels[flagged][:, 1:]).all()

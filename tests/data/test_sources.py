@@ -124,3 +124,40 @@ def test_shipped_source_files_parse_and_credit_every_source() -> None:
     assert hub.sources == load_sources_toml(HUB_SOURCES).sources
     assert all(isinstance(s, SourceSpec) and s.license and s.citation
                for s in hub.sources + public.sources + demo.sources)
+
+
+ANY_OF = """
+[sources.any_of]
+columns = ["unsafe"]
+labels = ["violence", "harassment"]
+"""
+
+
+def with_any_of(new: str = 'labels = ["violence", "harassment"]') -> str:
+    return TOML.replace('unannotated = ["violence"]', 'unannotated = ["nsfw"]') + ANY_OF.replace(
+        'labels = ["violence", "harassment"]', new
+    )
+
+
+def test_any_of_reads_as_a_rule_with_its_labels_and_its_columns_are_needed(tmp_path: Path) -> None:
+    (sms,) = load_sources_toml(write(tmp_path, with_any_of())).sources
+    assert sms.any_of is not None and sms.any_of.labels == ("violence", "harassment")
+    assert sms.any_of.columns == ("unsafe",) and "unsafe" in sms.needed_columns()
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ('labels = ["harassment"]', r"any_of.labels needs two or more labels.*ordinary \[sources.labels.NAME\] rule"),
+        ('labels = ["violence", "harassment"]\nlabel = "x"', r"source sms, any_of: unknown key\(s\) \['label'\]"),
+    ],
+)
+def test_bad_any_of_is_a_config_error(tmp_path: Path, new: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_sources_toml(write(tmp_path, with_any_of(new)))
+
+
+def test_any_of_may_not_name_an_unannotated_label(tmp_path: Path) -> None:
+    # TOML's `unannotated = ["violence"]`: the source says nothing about violence, so no flag can stand for it.
+    with pytest.raises(ConfigError, match=r"any_of names \['violence'\], which are listed as unannotated"):
+        load_sources_toml(write(tmp_path, TOML + ANY_OF))

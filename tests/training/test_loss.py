@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from cockatoo_ml.errors import ConfigError
-from cockatoo_ml.training.loss import MultiLabelLoss, masked_asymmetric_loss, masked_bce, pos_weight_from_known
+from cockatoo_ml.training.loss import (
+    MultiLabelLoss,
+    masked_asymmetric_loss,
+    masked_bce,
+    noisy_or_loss,
+    pos_weight_from_known,
+)
 
 
 def test_pos_weight_counts_known_rows_only() -> None:
@@ -86,3 +94,37 @@ def test_label_reduction_weighs_every_known_label_the_same() -> None:
     assert masked_bce(logits, targets, torch.zeros_like(mask), reduction="label").item() == 0.0
     with pytest.raises(ConfigError):
         MultiLabelLoss("bce", reduction="row")
+
+
+def test_noisy_or_is_minus_log_of_at_least_one_flagged_label() -> None:
+    # row 0: label 0 known negative, labels 1 and 2 flagged "at least one of"; row 1: all known, no flag.
+    logits = torch.tensor([[0.0, 1.0, -1.0], [2.0, -2.0, 0.5]])
+    targets = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    p = torch.sigmoid(logits)
+    at_least_one = 1 - (1 - p[0, 1]) * (1 - p[0, 2])
+    row_loss, rows = noisy_or_loss(logits, targets, mask)
+    assert row_loss[0].item() == pytest.approx(-math.log(at_least_one.item()), rel=1e-6)
+    assert row_loss[1].item() == 0.0 and rows.tolist() == [1.0, 0.0]
+
+    cells = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    per_label = [cells[:, 0].mean(), cells[1, 1], cells[1, 2]]
+    by_label = MultiLabelLoss("bce", reduction="label", any_of_weight=1.0)(logits, targets, mask)
+    assert by_label.item() == pytest.approx(((sum(per_label) + row_loss[0]) / 4).item(), rel=1e-6)
+    by_cell = masked_bce(logits, targets, mask, reduction="cell", any_of_weight=2.0)
+    assert by_cell.item() == pytest.approx(((cells[0, 0] + cells[1].sum() + 2 * row_loss[0]) / 6).item(), rel=1e-6)
+    # weight 0: the flagged cells are unknown and count for nothing, as before the flag existed
+    off = MultiLabelLoss("bce", reduction="label", any_of_weight=0.0)(logits, targets, mask)
+    assert off.item() == pytest.approx((sum(per_label) / 3).item(), rel=1e-6)
+
+
+def test_noisy_or_pushes_the_flagged_labels_up_and_leaves_the_others() -> None:
+    logits = torch.tensor([[-3.0, -3.0, -3.0]], requires_grad=True)
+    targets = torch.tensor([[0.0, 1.0, 1.0]])
+    mask = torch.zeros(1, 3)
+    masked_asymmetric_loss(logits, targets, mask, any_of_weight=1.0).backward()
+    assert logits.grad is not None
+    assert logits.grad[0, 0].item() == 0.0 and (logits.grad[0, 1:] < 0).all()
+    # a confident flagged label already explains the row: little is left to learn
+    sure = torch.tensor([[-3.0, 6.0, -3.0]])
+    assert noisy_or_loss(sure, targets, mask)[0].item() < 0.01
