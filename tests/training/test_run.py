@@ -294,3 +294,34 @@ def test_the_head_gets_its_own_learning_rate(tmp_path: Path, tiny_model_dir: Pat
     assert len(lr_of) == sum(1 for p in model.parameters() if p.requires_grad)  # every weight is trained
     assert lr_of[id(model.classifier.weight)] == (head_lr or 1e-5)
     assert lr_of[id(model.encoder.embeddings.word_embeddings.weight)] == 1e-5
+
+
+def test_any_of_weight_reaches_the_loss_and_flagged_rows_reach_its_batches(
+    tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datasets import DatasetDict, load_from_disk
+
+    from cockatoo_ml.data.contract import META_FILE
+    from cockatoo_ml.training import run
+    from cockatoo_ml.training.loss import MultiLabelLoss
+
+    # The tiny dataset with a ToxicChat-like row: nothing known, "at least one of" violence/nsfw/harassment.
+    data = tmp_path / "data"
+    dataset = load_from_disk(str(tiny_processed_dir))
+    flagged = {"text": "something unsafe", "labels": [0.0, 1.0, 1.0, 1.0], "label_mask": [0.0] * 4, "source": "f"}
+    train_rows = [flagged] * 16  # two full batches of 8 with the flag
+    dataset = DatasetDict({**dataset, "train": dataset["train"].from_list(train_rows, features=dataset["train"].features)})
+    dataset.save_to_disk(str(data))
+    (data / META_FILE).write_text((tiny_processed_dir / META_FILE).read_text())
+
+    seen: list[tuple[float, float]] = []  # (any_of_weight, flagged cells in the batch)
+
+    class SpyLoss(MultiLabelLoss):
+        def __call__(self, logits, targets, mask):  # noqa: ANN001, ANN204
+            seen.append((self.any_of_weight, float(((mask == 0) & (targets > 0.5)).sum())))
+            return super().__call__(logits, targets, mask)
+
+    monkeypatch.setattr(run, "MultiLabelLoss", SpyLoss)
+    args = tiny_args(data, tiny_model_dir, tmp_path / "model", "--max-steps", "1", "--any-of-weight", "0.25")
+    run.train(run.parse_settings([*args, "--no-linear-probe", "--baselines", "none"]))
+    assert seen and seen[0] == (0.25, 24.0)  # 8 rows x 3 flagged labels
