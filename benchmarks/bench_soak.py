@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import psutil  # noqa: E402
 import requests  # noqa: E402
 
 from benchmarks.bench_serve import DEFAULT_TEXTS, SERVER_ENVIRON, load_texts  # noqa: E402
@@ -165,8 +166,6 @@ def _describe(exc: BaseException) -> str:
 def rss_mb(server: ServerProcess) -> tuple[float, float]:
     """Resident memory now of the server process and its children, and how much of it is file-backed (pages of
     torch's and the other libraries' code and data, read in as first used: not the heap)."""
-    import psutil
-
     root = psutil.Process(server.process.pid)
     infos = [proc.memory_info() for proc in [root, *root.children(recursive=True)]]
     return sum(info.rss for info in infos) / 2**20, sum(info.shared for info in infos) / 2**20
@@ -187,7 +186,10 @@ class RssSampler(threading.Thread):
         self._halt = threading.Event()
 
     def sample(self) -> float:
-        mb, file_mb = rss_mb(self.server)
+        try:
+            mb, file_mb = rss_mb(self.server)
+        except psutil.Error:  # the server has gone (its exit shows in the answers)
+            return float("nan")
         self.samples.append((self.done(), mb, file_mb))
         return mb
 
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         pool.shutdown(wait=True)
         outcomes = [outcome for future in futures for outcome in future.result()]
         wall = time.perf_counter() - started
-        health = requests.get(f"{url}/health", timeout=30).status_code
+        health = health_status(url)
         if sampler:
             sampler.stop()
             sampler.sample()  # the end figure
@@ -288,12 +290,19 @@ def main(argv: list[str] | None = None) -> int:
         if server:
             server.terminate(timeout=60)
     report(args, outcomes, wall, health)
-    if sampler:
+    if sampler and sampler.samples:
         print(rss_summary(rss_tiny, sampler.samples, len(outcomes)))
     return 0
 
 
-def report(args: SoakArgs, outcomes: list[Outcome], wall: float, health: int) -> None:
+def health_status(url: str) -> str:
+    try:
+        return str(requests.get(f"{url}/health", timeout=30).status_code)
+    except requests.RequestException as exc:
+        return f"no answer ({_describe(exc)})"
+
+
+def report(args: SoakArgs, outcomes: list[Outcome], wall: float, health: str) -> None:
     statuses = Counter(outcome.status for outcome in outcomes if outcome.status)
     valid = [outcome for outcome in outcomes if outcome.valid]
     latencies = sorted(outcome.latency_s for outcome in valid if outcome.status == 200)
