@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.serving.schemas import BatchRequest
 from tests.serving.conftest import GatedClassifier
 
 SEED_KEYS = {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
@@ -397,8 +398,25 @@ async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_c
 
 
 # --- cost, bounded answers, honest logs and metrics, readiness ----------------------------------------------
-async def test_a_huge_invalid_batch_gets_a_small_422(client) -> None:
-    response = await client.post("/batch", data=json.dumps({"texts": list(range(100_000))}).encode())
+async def test_a_batch_over_the_text_limit_is_413_before_its_texts_are_validated(client, monkeypatch) -> None:
+    from quart_schema import conversion
+
+    validated: list[type] = []
+    type_adapter = conversion.TypeAdapter
+
+    def recording_type_adapter(model: type) -> object:
+        validated.append(model)
+        return type_adapter(model)
+
+    monkeypatch.setattr(conversion, "TypeAdapter", recording_type_adapter)
+    response = await client.post("/batch", data=json.dumps({"texts": list(range(20_000))}).encode())
+    assert response.status_code == 413 and BatchRequest not in validated  # one count, not 20,000 pydantic errors
+    assert "20000 texts in one request; the limit is 256" in (await response.get_json())["error"]
+
+
+async def test_a_huge_invalid_batch_gets_a_small_422(make_client) -> None:
+    async with make_client(max_batch_texts=100_000, max_queue_texts=100_000) as client:
+        response = await client.post("/batch", data=json.dumps({"texts": list(range(100_000))}).encode())
     assert response.status_code == 422
     body = await response.get_data()
     assert len(body) <= 16 * 1024

@@ -149,6 +149,34 @@ def test_an_idle_keep_alive_connection_closes_without_a_408(server: ServerProces
     assert rejections(server) == before
 
 
+def test_an_answer_sent_before_the_body_arrived_says_connection_close(server: ServerProcess) -> None:
+    # The 404 is decided from the request line alone; Hypercorn then closes the connection because the body
+    # was not read. Without "connection: close" a client would send its next request into the closed connection.
+    body = b'{"text": "x"}'
+    with connect(server) as client:
+        client.sendall(
+            b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        client.settimeout(10.0)
+        assert client.recv(1, socket.MSG_PEEK)  # the answer comes before the body is sent
+        client.sendall(body)
+        status, headers, _ = read_answer(client)  # returns once the server has closed the connection
+    assert status == 404 and headers.get("connection") == "close"
+
+
+def test_an_answer_to_a_whole_request_keeps_the_connection_open(server: ServerProcess) -> None:
+    body = b'{"text": "x"}'
+    request = b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with connect(server) as client:
+        client.sendall(request + request)  # the second request on the same connection is answered too
+        client.settimeout(HEADER_TIMEOUT_S + 3)
+        received = b""
+        while received.count(b"HTTP/1.1 404") < 2 and (chunk := client.recv(65536)):
+            received += chunk
+    assert received.count(b"HTTP/1.1 404") == 2 and b"connection: close" not in received.lower()
+
+
 def test_an_unknown_hypercorn_version_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(protocol, "_installed", False)
     monkeypatch.setattr(protocol.importlib.metadata, "version", lambda name: "0.19.0")
