@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cockatoo_ml.serving.model import TextClassifier
-from cockatoo_ml.serving.schemas import BatchRequest
+from cockatoo_ml.serving.schemas import VISIBLE_CHARACTER, BatchRequest
 from tests.serving.conftest import GatedClassifier
 
 SEED_KEYS = {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
@@ -291,7 +291,7 @@ async def test_openapi_and_docs(client) -> None:
     assert predict["responses"]["422"]["content"]["application/json"]["schema"]["title"] == "ErrorResponse"
     assert predict["requestBody"]["required"] is True and spec["paths"]["/batch"]["post"]["requestBody"]["required"]
     text = request_schema["properties"]["text"]
-    assert text["minLength"] == 1 and text["pattern"] == r"\S" and "lone surrogates" in text["description"]
+    assert text["minLength"] == 1 and text["pattern"] == VISIBLE_CHARACTER and "lone surrogates" in text["description"]
     [threshold_map] = [
         shape for shape in request_schema["properties"]["threshold"]["anyOf"][0]["oneOf"] if shape["type"] == "object"
     ]
