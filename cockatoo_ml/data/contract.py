@@ -4,9 +4,10 @@ A prepared dataset is a ``datasets.DatasetDict`` saved with ``save_to_disk`` who
 ``text`` (str), ``labels`` (float per label), ``label_mask`` (1.0 = known, 0.0 = the source does not annotate
 that label) and ``source`` (str). Where ``label_mask`` is 0, ``labels`` is 0.0 (unknown), or 1.0 when the row is
 positive for *at least one* of the labels marked so (a source's ``any_of`` flag, e.g. ToxicChat's ``toxicity``);
-everything that counts known labels only reads it through the mask, and training's loss reads it as a noisy-OR. The label names, in output order, live in ``META_FILE``
-beside it, because a DatasetDict has no place of its own for them, and so do the licence and citation of each
-source that has rows in it (``SourceCredit``), which training copies into the model directory.
+everything that counts known labels only reads it through the mask, and training's loss reads it as a noisy-OR.
+The label names, in output order, live in ``META_FILE`` beside it, because a DatasetDict has no place of its own
+for them, and so do the licence and citation of each source that has rows in it (``SourceCredit``), which
+training copies into the model directory.
 """
 
 from __future__ import annotations

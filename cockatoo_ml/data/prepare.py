@@ -195,8 +195,7 @@ def deduplicate(
     if any_of is not None and any_of.any():
         for j in range(labels.shape[1]):
             merged_any_of[:, j] = np.bincount(codes, weights=any_of[:, j], minlength=n_unique) > 0
-        flagged_rows = np.bincount(codes, weights=any_of.any(axis=1), minlength=n_unique) > 0
-        satisfied = ((merged == 1) & merged_any_of).any(axis=1) | ~flagged_rows
+        satisfied = ((merged == 1) & merged_any_of).any(axis=1)
         merged_any_of &= np.isnan(merged) & ~satisfied[:, None]
     return encoded.dictionary, merged, source[first], duplicate, merged_any_of
 
