@@ -101,6 +101,53 @@ def new_classifier(
     return MeanPoolingClassifier(encoder, len(label_names))
 
 
+def set_dropout(model: torch.nn.Module, rate: float) -> int:
+    """Set every dropout layer of ``model`` (encoder, attention and head) to ``rate``; returns how many.
+
+    The model's config keeps its own rates: only training reads these, and a served model runs in eval mode. On a
+    CPU, MiniLM's dropout masks cost a third of a training step's forward pass."""
+    layers = [module for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+    for layer in layers:
+        layer.p = rate
+    return len(layers)
+
+
+def freeze_bottom_layers(model: torch.nn.Module, layers: int) -> tuple[int, int]:
+    """Stop training the embeddings and the first ``layers`` transformer layers of ``model``'s encoder.
+
+    Fine-tuning on a few hundred positives per label mostly needs the top layers to change; the bottom ones keep
+    what pretraining taught and their backward pass and optimizer state are no longer paid for (on a CPU, three
+    of MiniLM's six frozen made a public-corpus step 22% shorter, but cost validation PR-AUC: no recipe uses it).
+    ``0`` freezes nothing. Returns ``(trainable, total)`` parameter counts. Raises ``ValueError`` for an encoder
+    without a recognisable layer stack or with too few layers."""
+    if layers < 0:
+        raise ValueError(f"cannot freeze {layers} layers")
+    total = sum(p.numel() for p in model.parameters())
+    if layers:
+        encoder: torch.nn.Module = (
+            model.encoder if isinstance(model, MeanPoolingClassifier) else getattr(model, "base_model", model)
+        )
+        stack = _layer_stack(encoder)
+        if layers > len(stack):
+            raise ValueError(f"cannot freeze {layers} layers: the encoder has {len(stack)}")
+        # `embeddings` holds the word, position and type embeddings (and their LayerNorm) in BERT-likes
+        embeddings = getattr(encoder, "embeddings", None)
+        for module in (embeddings, *stack[:layers]):
+            if isinstance(module, torch.nn.Module):
+                module.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+
+def _layer_stack(encoder: torch.nn.Module) -> torch.nn.ModuleList:
+    """The encoder's list of transformer layers, in order (BERT/DeBERTa ``encoder.layer``, DistilBERT
+    ``transformer.layer``, ...): the ModuleList as long as ``config.num_hidden_layers``."""
+    count = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+            return module
+    raise ValueError(f"cannot find the {count} transformer layers of {type(encoder).__name__}")
+
+
 def _without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
     # BERT-like encoders carry a [CLS] pooler that mean pooling never reads: drop it (fewer weights, and no
     # parameters without gradients in distributed training). Their forward skips a pooler that is None.

@@ -13,10 +13,12 @@ from cockatoo_ml.modeling import (
     POOLING_KEY,
     WEIGHTS_FILE,
     MeanPoolingClassifier,
+    freeze_bottom_layers,
     load_classifier,
     mean_pool,
     new_classifier,
     pooling_of,
+    set_dropout,
 )
 from cockatoo_ml.serving.model import TextClassifier
 
@@ -100,3 +102,34 @@ def test_a_damaged_mean_model_is_refused(mean_model_dir: Path, tmp_path: Path, d
         save_file({"something.else": torch.zeros(2)}, str(broken / WEIGHTS_FILE))
     with pytest.raises((OSError, ValueError)):
         load_classifier(broken)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_freezing_stops_the_embeddings_and_the_bottom_layers_only(tiny_model_dir: Path, labels, pooling: str) -> None:
+    model = new_classifier(str(tiny_model_dir), labels, pooling)  # type: ignore[arg-type]
+    everything = sum(p.numel() for p in model.parameters())
+    assert freeze_bottom_layers(model, 0) == (everything, everything)
+    trainable, total = freeze_bottom_layers(model, 1)  # of the tiny model's 2 layers
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert total == everything and trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert frozen and all(".embeddings." in n or ".layer.0." in n for n in frozen)
+    assert any(".embeddings.word_embeddings." in n for n in frozen)
+    assert not any(".layer.1." in n or "classifier" in n for n in frozen)  # the top layer and the head train
+
+
+def test_freezing_more_layers_than_the_encoder_has_is_refused(tiny_model_dir: Path, labels) -> None:
+    model = new_classifier(str(tiny_model_dir), labels, "mean")
+    with pytest.raises(ValueError, match="the encoder has 2"):
+        freeze_bottom_layers(model, 3)
+    assert all(p.requires_grad for p in model.parameters())  # refused before anything was frozen
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_dropout_zero_makes_training_mode_deterministic(tiny_model_dir: Path, labels, pooling: str) -> None:
+    model = new_classifier(str(tiny_model_dir), labels, pooling).train()  # type: ignore[arg-type]
+    inputs = _inputs(tiny_model_dir, ["some text to score", "and a second, longer one to pad the first"])
+    torch.manual_seed(0)
+    assert not torch.equal(model(**inputs).logits, model(**inputs).logits)  # the base model's own dropout
+    assert set_dropout(model, 0.0) >= 4  # embeddings, attention, two per layer, head
+    assert torch.equal(model(**inputs).logits, model(**inputs).logits)
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))

@@ -178,7 +178,8 @@ def test_the_demo_recipe_is_the_quickstarts(clean_env: pytest.MonkeyPatch) -> No
 def test_the_public_corpus_recipe_is_the_measured_one(clean_env: pytest.MonkeyPatch) -> None:
     # docs/benchmarks.md's issue-9 table was measured with these values; the levers are the registry defaults.
     settings = parse_args(TrainSettings, [str(REPO / "recipes" / "public-minilm.toml")])
-    assert (settings.base_model, settings.epochs, settings.batch_size, settings.lr) == ("minilm", 2, 32, 5e-5)
+    recipe = (settings.base_model, settings.epochs, settings.batch_size, settings.lr, settings.max_length)
+    assert (*recipe, settings.dropout, settings.freeze_layers) == ("minilm", 1.5, 32, 5e-5, 128, 0.0, 0)
     assert (settings.pooling, settings.linear_probe, settings.loss_reduction) == ("mean", True, "label")
 
 

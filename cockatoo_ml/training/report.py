@@ -232,6 +232,8 @@ def write_model_card(
     for key in (
         "pooling",
         "linear_probe",
+        "freeze_layers",
+        "dropout",
         "epochs",
         "max_steps",
         "batch_size",
@@ -241,6 +243,7 @@ def write_model_card(
         "max_length",
         "loss",
         "loss_reduction",
+        "any_of_weight",
         "seed",
         "precision",
     ):

@@ -40,7 +40,13 @@ from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
 from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
-from cockatoo_ml.modeling import MeanPoolingClassifier, load_classifier, new_classifier
+from cockatoo_ml.modeling import (
+    MeanPoolingClassifier,
+    freeze_bottom_layers,
+    load_classifier,
+    new_classifier,
+    set_dropout,
+)
 from cockatoo_ml.publish import staging_dir, swap_into_place
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry import training as defaults
@@ -61,7 +67,7 @@ from cockatoo_ml.training.report import (
 )
 from cockatoo_ml.training.telemetry import telemetry_from_env
 from cockatoo_ml.training.thresholds import tune_thresholds
-from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, tokenize_dataset
+from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, length_order, tokenize_dataset
 
 log = logging.getLogger(__name__)
 
@@ -246,11 +252,15 @@ def _resume_checkpoint(settings: TrainSettings) -> str | None:
 
 
 def _predict(trainer: Trainer, split: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities, labels and label_mask of a tokenized split (aligned, whatever the batch order)."""
-    output = trainer.predict(split, metric_key_prefix="predict")
+    """Probabilities, labels and label_mask of a tokenized split, in the split's row order.
+
+    Scored in length-sorted batches: in row order a batch pads to its longest text, three times the tokens."""
+    order = length_order(split)
+    output = trainer.predict(split.select(order), metric_key_prefix="predict")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     labels, mask = output.label_ids
-    return sigmoid(logits), np.asarray(labels), np.asarray(mask)
+    back = np.argsort(order, kind="stable")
+    return sigmoid(logits)[back], np.asarray(labels)[back], np.asarray(mask)[back]
 
 
 def _split_results(
@@ -324,13 +334,15 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         reduction=settings.loss_reduction,
         any_of_weight=settings.any_of_weight,
     )
-    model = _load_model(base_model, label_names, settings.seed, settings.pooling)
+    model = _load_model(base_model, label_names, settings.seed, settings.pooling, settings.dropout)
+    _freeze(model, settings.freeze_layers)
     collator = MultiLabelCollator(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     trainer = MultiLabelTrainer(
         model=model,
         args=args,
         train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        # length-sorted: batches pad less (the metrics do not depend on the row order)
+        eval_dataset=tokenized["validation"].select(length_order(tokenized["validation"])),
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=TrainerMetrics(label_names),
@@ -392,16 +404,30 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
     return settings.output_dir
 
 
-def _load_model(name_or_path: str, label_names: Sequence[str], seed: int, pooling: str) -> torch.nn.Module:
+def _load_model(
+    name_or_path: str, label_names: Sequence[str], seed: int, pooling: str, dropout: float | None = None
+) -> torch.nn.Module:
     # The new classification head is initialised here, before the Trainer seeds anything: seed it, or every run
     # starts from another head (as Hugging Face's examples do with set_seed before from_pretrained).
     set_seed(seed)
     try:
         # transformers 5 loads a checkpoint in its stored dtype; a half-precision base must still train with
         # float32 master weights (mixed precision is the Trainer's job, via --precision).
-        return new_classifier(name_or_path, label_names, pooling, dtype=torch.float32)  # type: ignore[arg-type]
+        model = new_classifier(name_or_path, label_names, pooling, dtype=torch.float32)  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model weights from {name_or_path!r} ({type(exc).__name__}: {exc})") from exc
+    if dropout is not None:
+        set_dropout(model, dropout)
+    return model
+
+
+def _freeze(model: torch.nn.Module, layers: int) -> None:
+    try:
+        trainable, total = freeze_bottom_layers(model, layers)
+    except ValueError as exc:
+        raise ConfigError(f"--freeze-layers {layers}: {exc}") from None
+    if layers:
+        log.info("embeddings and %d bottom layers frozen: %d of %d parameters train", layers, trainable, total)
 
 
 def _linear_probe(
@@ -418,7 +444,13 @@ def _linear_probe(
     started = time.monotonic()
     model.to(device)
     accuracy = init_head_from_probe(
-        model, train, collator, settings.eval_batch_size or 2 * settings.batch_size, label_names
+        model,
+        train,
+        collator,
+        settings.eval_batch_size or 2 * settings.batch_size,
+        label_names,
+        rows_per_label=defaults.PROBE_ROWS_PER_LABEL,
+        seed=settings.seed,
     )
     log.info(
         "linear probe fitted in %.0f s; balanced-head training accuracy per label: %s",

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
@@ -60,6 +61,11 @@ def tokenize_split(split: Dataset, tokenizer: PreTrainedTokenizerBase, max_lengt
         new_fingerprint=fingerprint,
         desc=f"Tokenizing {desc}".strip(),
     )
+
+
+def length_order(split: Dataset) -> np.ndarray:
+    """Row indices of a tokenized split, shortest text first (stable): batches in this order pad little."""
+    return np.argsort(np.asarray(split[LENGTH_COLUMN]), kind="stable")
 
 
 def tokenize_dataset(

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from transformers import AutoTokenizer
 
 from cockatoo_ml.modeling import new_classifier
-from cockatoo_ml.training.probe import fit_label_probes, init_head_from_probe, pooled_features
+from cockatoo_ml.training.probe import fit_label_probes, init_head_from_probe, pooled_features, probe_rows
 from cockatoo_ml.training.tokenize import MultiLabelCollator, tokenize_split
 from tests.conftest import make_rows
 
@@ -67,3 +67,32 @@ def test_the_head_starts_as_the_probe(tiny_model_dir: Path, train_split: Dataset
         batch = collate([train_split[i] for i in range(5)])
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits.numpy()
     assert logits == pytest.approx(features[:5] @ weights.T + bias, abs=1e-4)
+
+
+def test_probe_rows_cap_a_thick_label_and_keep_every_row_of_a_thin_one() -> None:
+    mask = np.zeros((1000, 3))
+    mask[:900, 0] = 1  # thick: known on 900 rows
+    mask[850:, 1] = 1  # thin: 150 rows, 50 of them shared with the thick label
+    rows = probe_rows(mask, rows_per_label=200, seed=1)
+    assert set(np.flatnonzero(mask[:, 1])) <= set(rows)  # every thin row
+    assert 200 <= len(rows) <= 200 + 150 and np.all(np.diff(rows) > 0)
+    assert mask[rows, 0].sum() >= 200  # the thick label: its draw, plus the shared rows the thin one brought
+    assert np.array_equal(rows, probe_rows(mask, rows_per_label=200, seed=1))  # seeded
+    assert not np.array_equal(rows, probe_rows(mask, rows_per_label=200, seed=2))
+    assert len(probe_rows(mask, rows_per_label=10_000)) == 1000  # no cap reached: every known row
+
+
+def test_the_probe_is_fitted_on_the_capped_rows(tiny_model_dir: Path, train_split: Dataset, labels) -> None:
+    fitted_on: list[int] = []
+
+    def spy(features, labels_, mask, c=1.0):  # noqa: ANN001, ANN202
+        fitted_on.append(len(features))
+        return fit_label_probes(features, labels_, mask, c)
+
+    model = new_classifier(str(tiny_model_dir), labels, "mean")
+    collate = MultiLabelCollator(AutoTokenizer.from_pretrained(tiny_model_dir))
+    expected = len(probe_rows(np.asarray(train_split["label_mask"]), 5, seed=3))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("cockatoo_ml.training.probe.fit_label_probes", spy)
+        init_head_from_probe(model, train_split, collate, 8, labels, rows_per_label=5, seed=3)
+    assert fitted_on == [expected] and expected < len(train_split)

@@ -235,6 +235,8 @@ def test_user_errors_raise_our_types(tmp_path: Path, tiny_processed_dir: Path, t
         parse_settings(["--warmup-ratio", "1.5"])
     with pytest.raises(ConfigError, match="CUDA"):
         train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--precision", "bf16")))
+    with pytest.raises(ConfigError, match="--freeze-layers 5: .*the encoder has 2"):
+        train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, tmp_path / "m", "--freeze-layers", "5")))
 
 
 def test_eval_only_refuses_a_dataset_with_other_labels(trained: Path, tmp_path: Path) -> None:
@@ -325,3 +327,64 @@ def test_any_of_weight_reaches_the_loss_and_flagged_rows_reach_its_batches(
     args = tiny_args(data, tiny_model_dir, tmp_path / "model", "--max-steps", "1", "--any-of-weight", "0.25")
     run.train(run.parse_settings([*args, "--no-linear-probe", "--baselines", "none"]))
     assert seen and seen[0] == (0.25, 24.0)  # 8 rows x 3 flagged labels
+
+
+def test_frozen_layers_leave_training_as_they_were_pretrained(
+    tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path
+) -> None:
+    import torch
+
+    from cockatoo_ml.modeling import load_classifier, new_classifier
+
+    out = tmp_path / "model"
+    # one evaluation, at the end: the best checkpoint is the trained one (the first step runs at lr 0, warm-up)
+    args = tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "4", "--eval-steps", "4", "--freeze-layers", "1")
+    train(parse_settings([*args, "--no-linear-probe", "--baselines", "none"]))
+    before = new_classifier(str(tiny_model_dir), LABELS, "mean").state_dict()
+    after = load_classifier(out).state_dict()
+    unchanged = {name for name in before if name in after and torch.equal(before[name], after[name])}
+    assert "encoder.embeddings.word_embeddings.weight" in unchanged
+    assert all(name in unchanged for name in before if ".layer.0." in name)
+    assert not any(".layer.1." in name for name in unchanged)  # the top layer trained
+    assert json.loads((out / SETTINGS_FILE).read_text())["freeze_layers"] == 1
+
+
+def test_predictions_come_back_in_row_order_after_length_sorted_scoring() -> None:
+    import numpy as np
+    from transformers.trainer_utils import PredictionOutput
+
+    from cockatoo_ml.training.run import _predict
+
+    lengths = [9, 3, 7, 3, 12, 1]
+    split = Dataset.from_dict(
+        {"length": lengths, "labels": [[float(n)] for n in lengths], "label_mask": [[1.0]] * len(lengths)}
+    )
+    scored: list[list[int]] = []
+
+    class ScoreByLength:  # a Trainer whose logit for a row is the row's length
+        def predict(self, data: Dataset, metric_key_prefix: str) -> PredictionOutput:
+            scored.append(list(data["length"]))
+            column = np.asarray(data["length"], dtype=np.float32)[:, None]
+            return PredictionOutput(column, (column.copy(), np.ones_like(column)), {})
+
+    probs, labels, mask = _predict(ScoreByLength(), split)  # type: ignore[arg-type]
+    assert scored == [sorted(lengths)]  # scored in length order: batches pad little
+    assert labels[:, 0].tolist() == lengths  # ... and returned in the split's own order
+    assert probs[:, 0] == pytest.approx(1 / (1 + np.exp(-np.asarray(lengths, dtype=float))))
+
+
+def test_the_dropout_setting_reaches_every_dropout_layer(tiny_model_dir: Path) -> None:
+    import torch
+
+    from cockatoo_ml.training.run import _load_model
+
+    def rates(dropout: float | None) -> set[float]:
+        model = _load_model(str(tiny_model_dir), LABELS, seed=0, pooling="mean", dropout=dropout)
+        return {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+
+    assert rates(None) == {0.1}  # the tiny BERT's own
+    assert rates(0.0) == {0.0}
+    assert rates(0.3) == {0.3}
+    assert parse_settings(["--dropout", "0"]).dropout == 0.0
+    with pytest.raises(ConfigError, match="dropout"):
+        parse_settings(["--dropout", "1"])
