@@ -33,7 +33,8 @@ How a label is computed from a source row (``LabelRule``)
    label (ToxicChat's ``toxicity``): an ordinary rule over its ``columns`` plus the ``labels`` it may stand for.
    Where it is positive, the row is positive for *at least one* of those labels: the ones still unknown in that
    row get ``label_mask`` 0 and ``labels`` 1.0, and training can score them with a noisy-OR target
-   (``--any-of-weight``, off by default; ``cockatoo_ml/training/loss.py``). A row where one of the labels is already known positive needs nothing more.
+   (``--any-of-weight``, off by default; ``cockatoo_ml/training/loss.py``). A row where one of the labels is
+   already known positive needs nothing more.
 """
 
 from __future__ import annotations
