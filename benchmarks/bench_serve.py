@@ -45,6 +45,7 @@ import json  # noqa: E402
 import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
+from cockatoo_ml.distillation.bands import sure as sure_of  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
 from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment  # noqa: E402
 from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
@@ -254,6 +255,14 @@ def run_rounds(
             drive(server.url, "/predict", predict, 1, results[name]["predict"])
         print(f"{stream} round {round_index + 1}/{args.rounds} model alone: load {os.getloadavg()[0]:.2f}", flush=True)
         score_alone(classifier, batches, results["model"]["batch"])
+    if "cascade" in servers:
+        # The cascade's /predict with no transformer work at all: a text its student answered, sent by every client.
+        # What is left is HTTP, JSON, validation, the token budget and the student: the ceiling of this path.
+        answered = [text for text, (tier, _) in results["cascade"]["predict"].answers.items() if tier == "student"]
+        if answered:
+            results["cascade"]["student_only"] = Measured()
+            same = [[{"text": answered[0]} for _ in range(args.predict_requests * args.rounds)]] * args.clients
+            drive(servers["cascade"].url, "/predict", same, 1, results["cascade"]["student_only"])
     return results
 
 
@@ -267,28 +276,33 @@ def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
 
 def time_split(classifier: TextClassifier, model_dir: str, texts: list[str], batch_size: int) -> dict[str, float]:
     """Where a text's time goes in the cascade, measured in this process on the stream's texts, ``batch_size``
-    at a time: ms per text for the window check (tokenizer), the student, and the transformer on the texts the
-    student leaves to it; and the share it leaves."""
-    from cockatoo_ml.serving.cascade import Cascade, fits_one_window
+    at a time: ms per text for cutting the texts into windows (tokenizer), the student on every window, and the
+    transformer on the windows the student leaves to it; and the shares of windows and tokens it leaves."""
+    from cockatoo_ml.serving.cascade import Cascade
 
     cascade = Cascade.load(Path(model_dir) / "student", classifier)
     batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
     timings = {"tokenizer": 0.0, "student": 0.0, "transformer": 0.0}
-    unsure: list[str] = []
+    unsure: list[tuple[int, ...]] = []
+    windows = tokens = 0
     for batch in batches:
         began = time.perf_counter()
-        one_window = fits_one_window(classifier, batch)
+        cut = classifier.cut(batch, spans=True)
         timings["tokenizer"] += time.perf_counter() - began
         began = time.perf_counter()
-        _, sure = cascade.answer(batch, one_window)
+        scores = cascade.student.scores(cut.window_texts(batch))
+        sure = sure_of(scores, cascade.bands).all(axis=1)
         timings["student"] += time.perf_counter() - began
-        unsure += [text for text, ok in zip(batch, sure) if not ok]
+        unsure += [ids for ids, ok in zip(cut.ids, sure, strict=True) if not ok]
+        windows += len(cut.ids)
+        tokens += sum(len(ids) for ids in cut.ids)
     for start in range(0, len(unsure), batch_size):
         began = time.perf_counter()
         classifier.score(unsure[start : start + batch_size])
         timings["transformer"] += time.perf_counter() - began
     per_text = {name: 1000 * value / len(texts) for name, value in timings.items()}
-    per_text["unsure_share"] = len(unsure) / len(texts)
+    per_text["unsure_window_share"] = len(unsure) / max(windows, 1)
+    per_text["unsure_token_share"] = sum(len(ids) for ids in unsure) / max(tokens, 1)
     return per_text
 
 
@@ -346,11 +360,19 @@ def main(argv: list[str] | None = None) -> int:
             splits = {name: time_split(classifier, model_dir, texts[:512], args.batch_size)
                       for name, texts in streams.items()} if cascade else {}
             student_mb = student_memory_mb(model_dir) if cascade else None
+            taught = taught_texts(model_dir) if cascade else frozenset()
         finally:
             for server in servers.values():
                 server.terminate(timeout=60)
     for name, stream_results in results.items():
         print_table(name, stream_results, rss, splits.get(name), args)
+        if taught and "cascade" in stream_results:
+            for key in ("batch", "predict"):
+                answered, same, compared = identical_decisions(
+                    stream_results["cascade"][key], stream_results["transformer"][key], leave_out=taught
+                )
+                print(f"cascade /{key}, the {compared} texts not in the training split (never taught to the student): "
+                      f"student answered {answered:.1%}, {same:.2%} identical to the transformer alone")
     if student_mb is not None:
         print(f"\nstudent's own memory (a fresh process loading it): {student_mb:.0f} MB; the cascade server's peak "
               f"RSS minus the transformer-only server's: {rss['cascade'] - rss['transformer']:.0f} MB")
@@ -360,12 +382,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def identical_decisions(cascade: Measured, transformer: Measured) -> tuple[float, float, int]:
-    """(share answered by the student, share of decisions identical to the transformer alone, texts compared)."""
-    common = [text for text in cascade.answers if text in transformer.answers]
-    student = sum(cascade.answers[text][0] == "student" for text in cascade.answers) / max(len(cascade.answers), 1)
+def identical_decisions(
+    cascade: Measured, transformer: Measured, leave_out: frozenset[str] = frozenset()
+) -> tuple[float, float, int]:
+    """(share answered by the student, share of decisions identical to the transformer alone, texts compared),
+    over the texts both servers answered, less ``leave_out``."""
+    common = [text for text in cascade.answers if text in transformer.answers and text not in leave_out]
+    student = sum(cascade.answers[text][0] == "student" for text in common) / max(len(common), 1)
     same = sum(cascade.answers[text][1] == transformer.answers[text][1] for text in common) / max(len(common), 1)
     return student, same, len(common)
+
+
+def taught_texts(model_dir: str) -> frozenset[str]:
+    """The training split the model (and, from it, its student) learned from, when its settings name the data:
+    a stream text among them is one the student was taught, so its share there reads high."""
+    from cockatoo_ml.artifacts import SETTINGS_FILE
+    from cockatoo_ml.data.contract import load_processed
+
+    path = Path(model_dir) / SETTINGS_FILE
+    data = json.loads(path.read_text()).get("data") if path.is_file() else None
+    if not data or not Path(data).is_dir():
+        return frozenset()
+    dataset, _ = load_processed(Path(data))
+    return frozenset(dataset["train"]["text"]) if "train" in dataset else frozenset()
 
 
 def print_table(
@@ -387,6 +426,10 @@ def print_table(
                 f"{name:12} {label:28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} {m.percentile_ms(99):9.1f} "
                 f"{rss[name]:12.0f}{extra}"
             )
+    if "student_only" in results.get("cascade", {}):
+        m = results["cascade"]["student_only"]
+        print(f"{'cascade':12} {'/predict, all by the student':28} {m.texts_per_s:9.1f} {m.percentile_ms(50):9.1f} "
+              f"{m.percentile_ms(99):9.1f}   (no transformer work: HTTP, JSON, budget and student only)")
     alone: Measured = results["model"]["batch"]
     print(
         f"{'model':12} {'score(), no server':28} {alone.texts_per_s:9.1f} {alone.percentile_ms(50):9.1f} "
@@ -418,8 +461,9 @@ def print_table(
         known = split["tokenizer"] + split["student"] + split["transformer"]
         print(
             f"\nwhere a cascade /batch text's time goes ({stream}, ms per text, measured in this process): tokenizer "
-            f"(window check) {split['tokenizer']:.2f}, student {split['student']:.2f}, transformer "
-            f"{split['transformer']:.2f} (on the {split['unsure_share']:.0%} of texts left to it); the server spends "
+            f"(windows) {split['tokenizer']:.2f}, student {split['student']:.2f}, transformer "
+            f"{split['transformer']:.2f} (on the {split['unsure_window_share']:.0%} of windows, "
+            f"{split['unsure_token_share']:.0%} of tokens, left to it); the server spends "
             f"{server_ms:.2f}, so HTTP, JSON and queueing take ~{max(server_ms - known, 0):.2f}"
         )
 

@@ -2,8 +2,11 @@
 teacher's on held-out texts at least ``target`` of the time. Pure functions over score tables.
 
 A decision is ``score >= threshold`` (the teacher's tuned threshold) for both models. ``low`` never exceeds the
-threshold and ``high`` never falls below it, so a score inside a band always means the same decision. A text the
-student is sure of on every label is one the cascade answers without the teacher.
+threshold and ``high`` never falls below it, so a score inside a band always means the same decision.
+
+The unit is the transformer's window: a text longer than one window is scored per window and each label keeps its
+maximum, so the student is taught, banded and trusted window by window. A window the student is sure of on every
+label is one the teacher never sees; a text whose windows are all sure is answered by the student alone.
 
 A band's agreement is measured on a sample, so a band is only as wide as the sample can vouch for: its
 one-sided Clopper-Pearson lower bound (at ``confidence``) on the agreement must reach ``target``, and it must
@@ -129,19 +132,41 @@ def sure(scores: np.ndarray, bands: Sequence[Band]) -> np.ndarray:
     return (scores < low) | (scores > high)
 
 
+def text_maxima(window_scores: np.ndarray, owner: np.ndarray, texts: int) -> np.ndarray:
+    """Per text, each label's maximum over its windows (``owner``: each window's text)."""
+    window_scores = np.asarray(window_scores, dtype=np.float64)
+    out = np.full((texts, window_scores.shape[1] if window_scores.ndim == 2 else 0), -np.inf)
+    np.maximum.at(out, np.asarray(owner, dtype=np.int64), window_scores)
+    return out
+
+
+def cascade_scores(
+    student: np.ndarray, teacher: np.ndarray, sure_windows: np.ndarray, owner: np.ndarray, texts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cascade on windows: per text, each label's maximum over its windows, each window scored by the student
+    where it is sure on every label and by the teacher elsewhere (only those rows of ``teacher`` are read); and
+    whether the student answered the text alone (sure of all its windows)."""
+    sure_windows = np.asarray(sure_windows, dtype=bool)
+    mixed = np.where(sure_windows[:, None], student, teacher)
+    unsure_per_text = np.bincount(np.asarray(owner, dtype=np.int64), weights=~sure_windows, minlength=texts)
+    return text_maxima(mixed, owner, texts), unsure_per_text == 0
+
+
 def cascade_agreement(
-    student: np.ndarray, teacher: np.ndarray, thresholds: Sequence[float], answered: np.ndarray
+    cascade: np.ndarray, teacher: np.ndarray, thresholds: Sequence[float], answered: np.ndarray
 ) -> dict[str, float]:
-    """How the cascade does on a split: the share of texts the student answers, the share of those whose
-    decisions on every label equal the teacher's, and the share of all texts (the teacher answering the rest)."""
+    """How the cascade does on texts: the share the student answers alone, the share of those whose decisions on
+    every label equal the teacher's, and the share of all texts whose decisions equal the teacher's
+    (``cascade``: the cascade's scores per text, ``teacher``: the teacher's alone)."""
     limits = np.asarray(thresholds, dtype=np.float64)
-    same = ((np.asarray(student) >= limits) == (np.asarray(teacher) >= limits)).all(axis=1)
+    same = ((np.asarray(cascade) >= limits) == (np.asarray(teacher) >= limits)).all(axis=1)
+    answered = np.asarray(answered, dtype=bool)
     n, answered_n = len(same), int(answered.sum())
     return {
         "texts": n,
         "answered_share": answered_n / n if n else 0.0,
         "answered_agreement": float(same[answered].mean()) if answered_n else 1.0,
-        "decision_agreement": float((same | ~answered).mean()) if n else 1.0,
+        "decision_agreement": float(same.mean()) if n else 1.0,
     }
 
 

@@ -1,15 +1,16 @@
 """``distill.py``: a trained model directory -> ``<model dir>/student/``, the cascade's cheap first tier.
 
 The teacher (the model directory, loaded as the server loads it: same windows, precision and thresholds) scores
-the training split's texts and any unlabelled texts given; each candidate student is fitted to those scores,
-less a share kept aside. The bands (``bands.py``) are fitted on texts the student never saw: the validation
-split, that share, and any ``--band-texts`` (the teacher's scores need no labels, and the more texts, the wider
-a band its confidence bound allows). On them each candidate is measured: the share of texts it answers (sure on
-every label), how often those answers agree with the teacher, and its speed. The candidate that answers the most
-is kept: the bands already hold every candidate to the same agreement, so the one answering most saves the most
-transformer time. The test split, when there is one, gives a held-out check of the bands. Only texts that fit
-in one of the teacher's windows are ever answered by the student: in a longer text one harmful passage is
-diluted in the student's average, while the teacher keeps each window's maximum.
+every window of the training split's texts and of any unlabelled texts given; each candidate student is fitted
+to those window scores, less a share of the texts kept aside. The bands (``bands.py``) are fitted on the windows
+of texts the student never saw: the validation split, that share, and any ``--band-texts`` (the teacher's scores
+need no labels, and the more texts, the wider a band its confidence bound allows). On them each candidate is
+measured: the share of texts it answers alone, of windows and of tokens it spares the transformer, how often the
+cascade's decisions agree with the teacher's, and its speed. The candidate that spares the transformer the most
+tokens is kept: the bands already hold every candidate to the same agreement, so it saves the most transformer
+time. The test split, when there is one, gives a held-out check of the bands. The unit throughout is
+the teacher's window, never a whole long text: averaged over a long text, one harmful passage would be diluted in
+the student's features, while the teacher keeps each window's maximum.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import Band, BandRule, cascade_agreement, sure, sure_bands
+from cockatoo_ml.distillation.bands import (
+    Band,
+    BandRule,
+    cascade_agreement,
+    cascade_scores,
+    sure,
+    sure_bands,
+    text_maxima,
+)
 from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.publish import publish_dir
@@ -60,30 +69,57 @@ def band_rule(settings: DistillSettings) -> BandRule:
 
 @dataclass
 class Scored:
-    """Texts with the teacher's scores and how many windows each took."""
+    """Texts cut into the teacher's windows, with the teacher's scores of every window (``bands.py``: the window
+    is the unit the student is taught, banded and trusted on)."""
 
     texts: list[str]
-    scores: np.ndarray
-    windows: np.ndarray
+    window_texts: list[str]  # each window's own text (the whole text when it has one window)
+    window_scores: np.ndarray  # (windows, labels)
+    window_tokens: np.ndarray  # each window's token ids, special tokens included: what it costs the transformer
+    owner: np.ndarray  # each window's text; a text's windows are consecutive
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The teacher's scores per text: each label's maximum over the text's windows."""
+        return text_maxima(self.window_scores, self.owner, len(self.texts))
+
+    @property
+    def windows(self) -> np.ndarray:
+        return np.bincount(self.owner, minlength=len(self.texts))
 
     def subset(self, rows: np.ndarray) -> Scored:
+        """The given texts (a mask or indices, in that order) with their windows."""
         rows = np.asarray(rows)
-        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
-        return Scored([self.texts[i] for i in rows], self.scores[rows], self.windows[rows])
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        first = np.concatenate(([0], np.cumsum(self.windows)))
+        picked = [np.arange(first[i], first[i + 1]) for i in rows]
+        windows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        owner = np.repeat(np.arange(len(rows)), [len(p) for p in picked]) if picked else windows
+        return Scored(
+            [self.texts[i] for i in rows],
+            [self.window_texts[w] for w in windows],
+            self.window_scores[windows],
+            self.window_tokens[windows],
+            owner.astype(np.int64),
+        )
 
     @classmethod
     def union(cls, parts: Sequence[Scored], leave_out: Sequence[str] = ()) -> Scored:
         """The parts' texts, each once (first one kept), less any in ``leave_out``."""
-        texts = [text for part in parts for text in part.texts]
+        offsets = np.cumsum([0, *(len(part.texts) for part in parts)])
+        joined = cls(
+            [text for part in parts for text in part.texts],
+            [text for part in parts for text in part.window_texts],
+            np.concatenate([part.window_scores for part in parts]),
+            np.concatenate([part.window_tokens for part in parts]),
+            np.concatenate([part.owner + offset for part, offset in zip(parts, offsets, strict=False)]),
+        )
         seen = set(leave_out)
         keep = []
-        for i, text in enumerate(texts):
+        for i, text in enumerate(joined.texts):
             if text not in seen:
                 seen.add(text)
                 keep.append(i)
-        joined = cls(
-            texts, np.concatenate([part.scores for part in parts]), np.concatenate([part.windows for part in parts])
-        )
         return joined.subset(np.asarray(keep, dtype=np.int64))
 
 
@@ -95,32 +131,34 @@ def held_out_rows(count: int, share: float, seed: int = defaults.BAND_SEED) -> n
 
 
 def teacher_scores(teacher: TextClassifier, texts: Sequence[str], what: str, cache: Path | None = None) -> Scored:
-    """The teacher's scores of ``texts``; with ``cache`` (the model directory), kept in ``<model>/.teacher_scores/``
-    under a key of the texts, the weights' files and the windows, so a second run (other bands or candidates)
-    does not spend the transformer's time again."""
+    """The teacher's scores of every window of ``texts``; with ``cache`` (the model directory), kept in
+    ``<model>/.teacher_scores/`` under a key of the texts, the weights' files and the windows, so a second run
+    (other bands or candidates) does not spend the transformer's time again."""
     from tqdm.auto import tqdm
 
+    cut = teacher.cut(texts, spans=True)
+    window_texts = cut.window_texts(texts)
+    tokens = np.array([len(ids) for ids in cut.ids], dtype=np.int64)
     path = _cache_path(cache, teacher, texts) if cache is not None else None
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as saved:
             log.info("teacher scores of %s from %s", what, path)
-            return Scored(list(texts), saved["scores"], saved["windows"])
-    scores, windows = [], []
+            return Scored(list(texts), window_texts, saved["window_scores"], tokens, cut.owner)
+    scores: list[tuple[float, ...]] = []
     step = defaults.TEACHER_BATCH_TEXTS
-    for start in tqdm(range(0, len(texts), step), desc=f"teacher scoring {what}", unit="batch"):
-        for result in teacher.score(texts[start : start + step]):
-            scores.append(result.scores)
-            windows.append(result.windows)
-    shape = (len(texts), len(teacher.labels))
-    scored = Scored(
-        list(texts), np.asarray(scores, dtype=np.float64).reshape(shape), np.asarray(windows, dtype=np.int64)
-    )
+    # Shortest windows first, so each call packs windows of one length (the order is put back below).
+    order = np.argsort(tokens, kind="stable")
+    for start in tqdm(range(0, len(order), step), desc=f"teacher scoring {what}", unit="batch"):
+        scores.extend(result.scores for result in teacher.score([cut.ids[i] for i in order[start : start + step]]))
+    window_scores = np.empty((len(cut.ids), len(teacher.labels)), dtype=np.float64)
+    if len(order):
+        window_scores[order] = np.asarray(scores, dtype=np.float64)
     if path is not None:
         path.parent.mkdir(exist_ok=True)
         staged = path.with_suffix(".partial.npz")
-        np.savez(staged, scores=scored.scores, windows=scored.windows)
+        np.savez(staged, window_scores=window_scores)
         staged.replace(path)
-    return scored
+    return Scored(list(texts), window_texts, window_scores, tokens, cut.owner)
 
 
 def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) -> Path:
@@ -128,7 +166,8 @@ def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) 
     digest = hashlib.sha256()
     weights = sorted(p for pattern in ("*.safetensors", "*.bin") for p in model_dir.glob(pattern))
     fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]
-    digest.update(json.dumps([fingerprint, teacher.dtype, teacher.window, teacher.stride, len(texts)]).encode())
+    key = [fingerprint, teacher.dtype, teacher.window, teacher.stride, len(texts), defaults.BAND_UNIT]
+    digest.update(json.dumps(key).encode())
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
     return model_dir / defaults.TEACHER_CACHE_DIR / f"{digest.hexdigest()[:32]}.npz"
@@ -137,25 +176,30 @@ def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) 
 def measure(
     student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, rule: BandRule
 ) -> tuple[list[Band], dict[str, Any]]:
-    """The student on a split: the bands (computed here unless given) and the cascade's agreement with them."""
+    """The student on a split's windows: the bands (fitted here unless given) and the cascade's figures: per
+    text as the server answers (``cascade_agreement``), and the share of the windows and of their tokens that
+    never reach the transformer (its time saved)."""
     started = time.perf_counter()
+    step = defaults.SPEED_BATCH_TEXTS
+    texts = split.window_texts
     scores = (
-        np.concatenate(
-            [
-                student.scores(split.texts[i : i + defaults.SPEED_BATCH_TEXTS])
-                for i in range(0, len(split.texts), defaults.SPEED_BATCH_TEXTS)
-            ]
-        )
-        if split.texts
+        np.concatenate([student.scores(texts[i : i + step]) for i in range(0, len(texts), step)])
+        if texts
         else np.zeros((0, len(thresholds)))
     )
     elapsed = time.perf_counter() - started
-    one_window = split.windows == 1
     if bands is None:
-        bands = sure_bands(scores[one_window], split.scores[one_window], thresholds, rule)
-    answered = sure(scores, bands).all(axis=1) & one_window
-    result = cascade_agreement(scores, split.scores, thresholds, answered)
-    result["student_texts_per_s"] = len(split.texts) / elapsed if elapsed > 0 else float("inf")
+        bands = sure_bands(scores, split.window_scores, thresholds, rule)
+    sure_windows = np.asarray(sure(scores, bands).all(axis=1))
+    cascade, answered = cascade_scores(scores, split.window_scores, sure_windows, split.owner, len(split.texts))
+    result = cascade_agreement(cascade, split.scores, thresholds, answered)
+    result["windows"] = len(texts)
+    result["window_share_answered"] = float(sure_windows.mean()) if len(texts) else 0.0
+    total_tokens = int(split.window_tokens.sum())
+    result["token_share_answered"] = (
+        float(split.window_tokens[sure_windows].sum() / total_tokens) if total_tokens else 0.0
+    )
+    result["student_windows_per_s"] = len(texts) / elapsed if elapsed > 0 else float("inf")
     return list(bands), result
 
 
@@ -199,7 +243,8 @@ def build_student(settings: DistillSettings) -> Path:
     trained: dict[str, tuple[Student, list[Band]]] = {}
     for kind in settings.candidates:
         started = time.perf_counter()
-        student = Student.fit(fit_features(kind, model_dir, train.texts, settings), train.texts, train.scores, labels)
+        features = fit_features(kind, model_dir, train.window_texts, settings)
+        student = Student.fit(features, train.window_texts, train.window_scores, labels)
         fit_s = time.perf_counter() - started
         bands, on_band_texts = measure(student, band, thresholds, None, rule)
         candidates[kind] = {"validation": on_band_texts, "fit_s": round(fit_s, 1)}
@@ -210,14 +255,14 @@ def build_student(settings: DistillSettings) -> Path:
     best = max(
         candidates,
         key=lambda k: (
-            candidates[k]["validation"]["answered_share"],
-            candidates[k]["validation"]["student_texts_per_s"],
+            candidates[k]["validation"]["token_share_answered"],
+            candidates[k]["validation"]["student_windows_per_s"],
         ),
     )
     student, bands = trained[best]
     report = {
         "student": best,
-        "why": "answers the most band texts at the same band agreement"
+        "why": "spares the transformer the most tokens of the band texts at the same band agreement"
         if len(candidates) > 1
         else "the only candidate",
         "labels": list(labels),
@@ -227,7 +272,8 @@ def build_student(settings: DistillSettings) -> Path:
         "band_min_texts": settings.band_min_texts,
         # "validation" below is measured on these texts, the ones the bands were fitted on (none taught).
         "band_texts": {**{name: len(part.texts) for name, part in parts.items()}, "distinct": len(band.texts)},
-        "max_windows": 1,
+        "unit": defaults.BAND_UNIT,
+        "windows": {"window_tokens": teacher.window, "overlap_tokens": teacher.stride},
         "bands": {label: band.to_dict() for label, band in zip(labels, bands, strict=True)},
         "validation": candidates[best]["validation"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
@@ -237,17 +283,20 @@ def build_student(settings: DistillSettings) -> Path:
             "data": str(data_dir),
             "dtype": teacher.dtype,
             "train_texts": len(train.texts),
+            "train_windows": len(train.window_texts),
             "unlabelled_texts": len(extra),
             "held_out_for_bands": int(held.sum()),
         },
     }
     target = write_student_dir(model_dir, student, report)
     log.info(
-        "student %s written to %s: answers %.1f%% of band texts, %.2f%% of those as the teacher decided",
+        "student %s written to %s: on the band texts it answers %.1f%% alone and spares the transformer %.1f%% "
+        "of the tokens; %.2f%% of the texts get the teacher's decisions",
         best,
         target,
         100 * report["validation"]["answered_share"],
-        100 * report["validation"]["answered_agreement"],
+        100 * report["validation"]["token_share_answered"],
+        100 * report["validation"]["decision_agreement"],
     )
     return target
 

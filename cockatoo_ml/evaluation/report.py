@@ -184,7 +184,7 @@ class EvaluationReport:
         c = self.cascade or {}
         return (
             f"The {c.get('student')} student answered {c.get('answered_share', 0):.1%} of {c.get('texts')} texts "
-            f"(sure on every label, one window); {c.get('answered_agreement', 1):.2%} of its answers and "
+            f"(sure on every label of every window); {c.get('answered_agreement', 1):.2%} of its answers and "
             f"{c.get('decision_agreement', 1):.2%} of all texts got the same decisions on every label as from "
             "the transformer alone."
         )

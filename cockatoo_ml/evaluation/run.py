@@ -86,7 +86,7 @@ def evaluate_scores(
 
 @dataclass(frozen=True)
 class StudentAnswers:
-    """The cascade's student on the evaluated rows: its scores and where the server would let it answer."""
+    """The server's cascade on the evaluated rows: its scores and which texts its student answered alone."""
 
     student: str
     scores: np.ndarray
@@ -96,15 +96,14 @@ class StudentAnswers:
 def cascade_comparison(
     alone: np.ndarray, cascade: StudentAnswers, thresholds: Sequence[float], label_names: Sequence[str]
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The cascade's scores (the student's where it answered, the transformer's elsewhere) and how its decisions
-    compare with the transformer alone's."""
+    """The cascade's scores and how its decisions compare with the transformer alone's."""
     answered = np.asarray(cascade.answered, dtype=bool)
-    tiered = np.where(answered[:, None], cascade.scores, alone)
+    tiered = np.asarray(cascade.scores, dtype=np.float64)
     limits = np.asarray(thresholds, dtype=np.float64)
     identical = (tiered >= limits) == (np.asarray(alone) >= limits)
     summary = {
         "student": cascade.student,
-        **cascade_agreement(cascade.scores, alone, thresholds, answered),
+        **cascade_agreement(tiered, alone, thresholds, answered),
         "identical_by_label": {
             name: float(identical[:, j].mean()) if len(identical) else 1.0 for j, name in enumerate(label_names)
         },
@@ -138,9 +137,9 @@ def evaluate_model(
     cascade = None
     if isinstance(scorer, LocalScorer) and scorer.cascade is not None:
         started = time.perf_counter()
-        student_scores, answered = scorer.student_scores(rows.texts)
-        cascade = StudentAnswers(scorer.cascade.student.kind, student_scores, answered)
-        elapsed["student"] = time.perf_counter() - started
+        tiered, answered = scorer.cascade_scores(rows.texts)
+        cascade = StudentAnswers(scorer.cascade.student.kind, tiered, answered)
+        elapsed["cascade"] = time.perf_counter() - started
     return evaluate_scores(
         scorer.name,
         probs,

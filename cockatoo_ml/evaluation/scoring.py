@@ -98,21 +98,24 @@ class LocalScorer:
                 bar.update(len(part))
         return out
 
-    def student_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The cascade's student on every text: its scores and whether the server would let it answer (sure on
-        every label and one window). Requires ``cascade``."""
+    def cascade_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The server's cascade on every text: its scores (the student's on the windows it is sure of, the
+        transformer's on the rest) and whether the student answered the text alone. Requires ``cascade``."""
         if self.cascade is None:
             raise ValueError(f"{self.model_dir} has no cascade (no student/, or COCKATOO_CASCADE=off)")
-        from cockatoo_ml.serving.cascade import fits_one_window
-
+        scores: list[np.ndarray] = []
+        alone: list[bool] = []
         chunk = defaults.SCORE_CHUNK_TEXTS
-        parts = [
-            self.cascade.answer(texts[i : i + chunk], fits_one_window(self.classifier, texts[i : i + chunk]))
-            for i in range(0, len(texts), chunk)
-        ]
-        if not parts:
+        for start in range(0, len(texts), chunk):
+            plan = self.cascade.plan(self.classifier, texts[start : start + chunk])
+            windows = [plan.cut.ids[i] for i in plan.for_model]
+            model = np.array([result.scores for result in self.classifier.score(windows)]).reshape(-1, len(self.labels))
+            for score, tier in plan.finish(model):
+                scores.append(np.asarray(score.scores))
+                alone.append(tier == "student")
+        if not scores:
             return np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool)
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return np.stack(scores), np.asarray(alone, dtype=bool)
 
 
 def parse_headers(headers: Sequence[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from cockatoo_ml.settings import setting
 
 STUDENT_DIR = "student"  # inside the model directory
 CASCADE_FILE = "cascade.json"  # bands, measured agreement, answered share, candidates' figures
+BAND_UNIT = "window"  # students are taught and banded on the transformer's windows (cascade.json "unit")
 TEACHER_CACHE_DIR = ".teacher_scores"  # inside the model directory: the teacher's scores, reused by the next run
 TARGET_AGREEMENT = 0.995  # a band holds the student's scores where it agrees with the teacher this often ...
 BAND_CONFIDENCE = 0.95  # ... by a one-sided Clopper-Pearson bound at this confidence (598 agreeing texts at least)
@@ -24,6 +25,7 @@ LOGIT_CLIP = 1e-4
 RIDGE_ALPHA = 1.0
 STATIC_PCA_DIMS = 256  # model2vec embedding size
 TFIDF_MAX_FEATURES = 200_000  # word 1-2-grams + character 2-5-grams; caps the student's memory
+TFIDF_WORD_CACHE = 16_384  # words whose character n-gram columns a serving student keeps (a few MB at most)
 
 
 @dataclass

@@ -143,8 +143,8 @@ class ServingSettings:
         "on",
         env="COCKATOO_CASCADE",
         flag=False,
-        help="on: when the model directory has a student/ (distill.py), the student answers the texts it is sure of "
-        "and the transformer only the rest; off: the transformer answers every text.",
+        help="on: when the model directory has a student/ (distill.py), the student answers the windows of a text "
+        "it is sure of and the transformer only the rest; off: the transformer answers every text.",
     )
     api_key: str = setting(
         "",

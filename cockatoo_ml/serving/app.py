@@ -8,7 +8,6 @@ Before a request's texts are queued, their cost is counted in tokens on a worker
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
@@ -48,7 +47,14 @@ from cockatoo_ml.serving import protocol
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
 from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
-from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore, UnknownLabelError, first_line
+from cockatoo_ml.serving.model import (
+    ReadyCallback,
+    ScoreItem,
+    TextClassifier,
+    TextScore,
+    UnknownLabelError,
+    first_line,
+)
 from cockatoo_ml.serving.runtime import HeapTrimmer, thread_plan
 from cockatoo_ml.serving.schemas import (
     THRESHOLD_TAGS,
@@ -150,7 +156,11 @@ class ServingMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )
         self.queue_depth = Gauge("cockatoo_queue_texts", "Texts waiting for the model", registry=self.registry)
-        self.texts = Counter("cockatoo_texts", "Texts scored", registry=self.registry)
+        self.texts = Counter(
+            "cockatoo_texts",
+            "Texts scored by the model (through the cascade: each window of a text its student was not sure of)",
+            registry=self.registry,
+        )
         self.answered = Counter(
             "cockatoo_answered_texts",
             "Texts answered, by tier (the cascade's student or the model)",
@@ -235,7 +245,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
 
     trim_heap = HeapTrimmer()
 
-    def score(texts: list[str], ready: ReadyCallback) -> list[TextScore]:
+    def score(texts: list[ScoreItem], ready: ReadyCallback) -> list[TextScore]:
         metrics.texts.inc(len(texts))
         try:
             return classifier.score(texts, ready)
@@ -268,9 +278,9 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     }
 
     async def score_texts(texts: list[str], field: str, student_allowed: bool) -> list[tuple[TextScore, Tier]]:
-        # Every text is held to its token budget, whichever tier answers it.
-        tokens = await asyncio.to_thread(budget.count, texts, field)  # tokenizing a long text takes a while
-        return await tiers.score(texts, student_allowed=student_allowed, tokens=tokens)
+        # Every text is held to its token budget, whichever tier answers it (counted off the event loop, with the
+        # student's pass: tokenizing a long text takes a while).
+        return await tiers.score(texts, student_allowed, check=lambda batch: budget.count(batch, field))
 
     @app.before_serving
     async def start_batcher() -> None:

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# score(texts, ready) -> results: may call ready(positions, results) on its thread for texts finished early.
-Scorer = Callable[[list[str], Callable[[list[int], list[T]], None]], list[T]]
+# score(texts, ready) -> results: may call ready(positions, results) on its thread for texts finished early. The
+# items are the scorer's business (the server's are texts, or windows of texts already cut: ScoreItem).
+Scorer = Callable[[list[Any], Callable[[list[int], list[T]], None]], list[T]]
 
 
 class QueueFullError(CockatooError):
@@ -48,7 +49,7 @@ _MISSING: Any = object()
 
 @dataclass
 class _Job(Generic[T]):
-    texts: Sequence[str]
+    texts: Sequence[object]
     future: asyncio.Future[list[T]] = field(repr=False)
     cost: int = 0
     results: list[T] = field(init=False, repr=False)
@@ -144,7 +145,7 @@ class MicroBatcher(Generic[T]):
             self._executor.shutdown(wait=True)
         self._collector = self._executor = self._queue = self._free_workers = None
 
-    async def submit(self, texts: Sequence[str], cost: int = 0) -> list[T]:
+    async def submit(self, texts: Sequence[object], cost: int = 0) -> list[T]:
         """Score ``texts`` together with whatever else is waiting; results come back in input order. ``cost`` (the
         texts' tokens) counts against ``max_queue_cost``."""
         if self._queue is None:

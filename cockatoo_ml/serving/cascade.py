@@ -1,11 +1,14 @@
 """The cascade: a cheap student answers the texts it is sure of, the transformer (through the micro-batcher) the rest.
 
 ``<model dir>/student/`` (written by ``distill.py``) holds the student and, per label, the bands of its scores
-where it agreed with the transformer on validation at least 99.5% of the time (``cascade.json``). A text is
-answered by the student when its score is inside the band on every label and it fits in one of the
-transformer's windows (the bands were measured on such texts only; see ``distillation/run.py``); the student runs
-in the request's own task, on a worker thread, so the event loop stays free. A request with its own
-``threshold`` goes to the transformer: the bands hold for the tuned thresholds only.
+where it agreed with the transformer on held-out windows at least 99.5% of the time (``cascade.json``). Texts are
+cut into the transformer's windows; the student scores every window, and only the windows it is not sure of (on
+some label) go through the micro-batcher to the transformer. Each label keeps its maximum over a text's windows,
+as the transformer alone does. A text whose windows are all sure is answered by the student alone (tier
+``student``); one with any window left to the transformer says ``model``. So in a long e-mail only the passages
+that need the transformer cost its time. The student runs in the request's own task, on a worker thread, so the
+event loop stays free. A request with its own ``threshold`` goes to the transformer whole: the bands hold for the
+tuned thresholds only.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cockatoo_ml.distillation.bands import Band, bands_from_dict, sure
+from cockatoo_ml.distillation.bands import Band, bands_from_dict, cascade_scores, sure
 from cockatoo_ml.distillation.students import Student
 from cockatoo_ml.errors import ModelLoadError
 from cockatoo_ml.registry import distillation as defaults
 from cockatoo_ml.serving.batcher import MicroBatcher
-from cockatoo_ml.serving.model import TextClassifier, TextScore, first_line
+from cockatoo_ml.serving.model import TextClassifier, TextScore, WindowCut, first_line
 
 Tier = Literal["student", "model"]
 
@@ -47,8 +50,17 @@ class Cascade:
             student = Student.load(folder)
             bands = bands_from_dict(classifier.labels, report["bands"])
             trained_for = {label: float(report["thresholds"][label]) for label in classifier.labels}
+            unit = report.get("unit", "text")
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, zipfile.BadZipFile) as exc:
             raise ModelLoadError(f"cannot load the cascade's student in {folder} ({first_line(exc)}); {fix}") from None
+        if not getattr(classifier.tokenizer, "is_fast", False):
+            # The student reads each window's own characters, which only a fast tokenizer's offsets give.
+            raise ModelLoadError(f"the model in {folder.parent} has no fast tokenizer, which the cascade needs; {fix}")
+        if unit != defaults.BAND_UNIT:
+            # Bands measured on whole short texts say nothing about the windows of long ones.
+            raise ModelLoadError(
+                f"the student in {folder} was banded per {unit}, not per window (an older distill.py); {fix}"
+            )
         if student.labels != classifier.labels:
             raise ModelLoadError(
                 f"the student in {folder} predicts {list(student.labels)} but the model {list(classifier.labels)}; {fix}"
@@ -64,10 +76,38 @@ class Cascade:
     def validation(self) -> dict[str, float]:
         return dict(self.report.get("validation", {}))
 
-    def answer(self, texts: Sequence[str], fits_one_window: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
-        """The student's scores for every text and whether it is sure of each (every label, one window)."""
-        scores = self.student.scores(texts)
-        return scores, sure(scores, self.bands).all(axis=1) & np.asarray(fits_one_window, dtype=bool)
+    def plan(self, classifier: TextClassifier, texts: Sequence[str]) -> Plan:
+        """Cut ``texts`` into the transformer's windows and let the student score each one."""
+        cut = classifier.cut(texts, spans=True)
+        scores = self.student.scores(cut.window_texts(texts))
+        return Plan(len(texts), cut, scores, np.asarray(sure(scores, self.bands).all(axis=1)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One call's texts cut into windows, the student's score of every window and which windows it is sure of
+    on every label: the rest (``for_model``) are the transformer's."""
+
+    texts: int
+    cut: WindowCut
+    student: np.ndarray  # (windows, labels)
+    sure: np.ndarray  # (windows,)
+
+    @property
+    def for_model(self) -> list[int]:
+        return np.flatnonzero(~self.sure).tolist()
+
+    def finish(self, model_scores: np.ndarray) -> list[tuple[TextScore, Tier]]:
+        """Each text's scores and tier, given the transformer's scores of the ``for_model`` windows (in order)."""
+        teacher = np.zeros_like(self.student)
+        if len(model_scores):
+            teacher[self.for_model] = model_scores
+        scores, student_alone = cascade_scores(self.student, teacher, self.sure, self.cut.owner, self.texts)
+        counts = np.bincount(self.cut.owner, minlength=self.texts)
+        return [
+            (TextScore(tuple(map(float, row)), int(count)), "student" if alone else "model")
+            for row, count, alone in zip(scores, counts, student_alone, strict=True)
+        ]
 
 
 def load_cascade(model_dir: Path, enabled: bool, classifier: TextClassifier) -> Cascade | None:
@@ -94,39 +134,35 @@ class TieredScorer:
         self._on_answered = on_answered
 
     async def score(
-        self, texts: Sequence[str], student_allowed: bool = True, tokens: Sequence[int] | None = None
+        self,
+        texts: Sequence[str],
+        student_allowed: bool = True,
+        check: Callable[[Sequence[str]], Sequence[int]] | None = None,
     ) -> list[tuple[TextScore, Tier]]:
-        """Each text's scores and the tier that answered; ``tokens`` (each text's count, if known) is what the
-        texts sent on to the transformer cost in the batcher's queue."""
-        results: list[tuple[TextScore, Tier] | None] = [None] * len(texts)
-        rest = list(range(len(texts)))
-        if self.cascade is not None and student_allowed:
-            scores, sure_of = await asyncio.to_thread(self._student_pass, texts, tokens)
-            for i in np.flatnonzero(sure_of).tolist():
-                results[i] = (TextScore(tuple(map(float, scores[i])), 1), "student")
-            rest = [int(i) for i in np.flatnonzero(~sure_of)]
-            self._on_answered("student", len(texts) - len(rest))
-        if rest:
-            cost = sum(tokens[i] for i in rest) if tokens is not None else 0
-            scored = await self.batcher.submit([texts[i] for i in rest], cost=cost)
-            for i, score in zip(rest, scored, strict=True):
-                results[i] = (score, "model")
-            self._on_answered("model", len(rest))
-        return results  # type: ignore[return-value]  # every slot is filled above
+        """Each text's scores and the tier that answered. ``check`` (the token budget: each text's token count,
+        or an exception for a text over it) runs first, on the same worker thread as the student: one hop off the
+        event loop per request. A text sent whole costs its count in the batcher's queue, a window its tokens."""
+        use_student = self.cascade is not None and student_allowed
+        tokens, plan = await asyncio.to_thread(self._prepare, texts, check, use_student)
+        if plan is None:
+            cost = sum(tokens) if tokens is not None else 0
+            scored = await self.batcher.submit(list(texts), cost=cost) if texts else []
+            self._on_answered("model", len(texts))
+            return [(score, "model") for score in scored]
+        windows = [plan.cut.ids[i] for i in plan.for_model]
+        model_scores = np.zeros((0, len(self.classifier.labels)))
+        if windows:
+            scored = await self.batcher.submit(windows, cost=sum(len(ids) for ids in windows))
+            model_scores = np.array([score.scores for score in scored])
+        results = plan.finish(model_scores)
+        by_student = sum(tier == "student" for _, tier in results)
+        self._on_answered("student", by_student)
+        self._on_answered("model", len(results) - by_student)
+        return results
 
-    def _student_pass(self, texts: Sequence[str], tokens: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        assert self.cascade is not None
-        # The token budget has already counted each text (without special tokens, as windows are cut): reuse that
-        # rather than tokenizing every text a second time on the request path.
-        one_window = (
-            [n <= self.classifier.content for n in tokens]
-            if tokens is not None
-            else fits_one_window(self.classifier, texts)
-        )
-        return self.cascade.answer(texts, one_window)
-
-
-def fits_one_window(classifier: TextClassifier, texts: Sequence[str]) -> list[bool]:
-    """Whether the transformer would score each text in a single window (as ``TextClassifier._windows`` cuts)."""
-    encoded = classifier.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-    return [len(ids) <= classifier.content for ids in encoded]
+    def _prepare(
+        self, texts: Sequence[str], check: Callable[[Sequence[str]], Sequence[int]] | None, use_student: bool
+    ) -> tuple[Sequence[int] | None, Plan | None]:
+        tokens = check(texts) if check is not None else None
+        plan = self.cascade.plan(self.classifier, texts) if use_student and self.cascade is not None else None
+        return tokens, plan

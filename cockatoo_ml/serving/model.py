@@ -6,6 +6,9 @@ sorted by length and packed into forward passes under a padded-token budget, whi
 compute) small and memory bounded. Those passes may run on several threads at once (``parallel_passes``), and a
 caller can be told about each text as soon as its last window is scored. How the model uses the machine
 (precision, threads, memory) is ``runtime.py``'s business.
+
+``score`` also takes windows already cut (``cut``), as tuples of token ids: the cascade sends the transformer
+only the windows of a text its student is not sure of.
 """
 
 from __future__ import annotations
@@ -50,6 +53,30 @@ class TextScore:
 
 
 ReadyCallback = Callable[[list[int], list[TextScore]], None]
+
+# What ``TextClassifier.score`` takes: a text (cut into windows there), or one window already cut by ``cut``
+# (its token ids, special tokens included), scored as it is.
+ScoreItem = str | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WindowCut:
+    """Texts cut into the transformer's windows: each window's token ids (special tokens included), the text it
+    belongs to (a text's windows are consecutive) and, when asked for, the characters it covers."""
+
+    ids: list[tuple[int, ...]]
+    owner: np.ndarray  # per window: the index of its text
+    spans: list[tuple[int, int]] | None = None  # per window: [start, end) in its text
+
+    def window_texts(self, texts: Sequence[str]) -> list[str]:
+        """Each window's own text: the whole text when it is the text's only window, else its characters."""
+        if self.spans is None:
+            raise ValueError("this cut was made without spans (cut(texts, spans=True))")
+        counts = np.bincount(self.owner, minlength=len(texts))
+        return [
+            texts[owner] if counts[owner] == 1 else texts[owner][start:end]
+            for owner, (start, end) in zip(self.owner.tolist(), self.spans, strict=True)
+        ]
 
 
 class TextClassifier:
@@ -173,15 +200,15 @@ class TextClassifier:
             return {**self.thresholds, **override}
         return {label: float(override) for label in self.labels}
 
-    def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
-        """Score texts in as few, tightly packed forward passes as the token budget allows.
+    def score(self, texts: Sequence[ScoreItem], ready: ReadyCallback | None = None) -> list[TextScore]:
+        """Score texts (or windows already cut, see ``ScoreItem``) in as few, tightly packed forward passes as the
+        token budget allows.
 
         ``ready(indices, scores)``, when given, is called (on this thread) as soon as some texts are fully scored,
         before the rest: a short text need not wait for a long one scored in the same call."""
         if not texts:
             return []
-        windows, owner_list = self._windows(texts)
-        owner = np.asarray(owner_list, dtype=np.int64)
+        windows, owner = self._windows(texts)
         counts = np.bincount(owner, minlength=len(texts))
         first_window = np.concatenate(([0], np.cumsum(counts)[:-1]))  # a text's windows are consecutive
         missing = counts.copy()
@@ -215,25 +242,54 @@ class TextClassifier:
                 record(passes[finished], finished.result())
         return results  # type: ignore[return-value]  # every text has been recorded
 
-    def _windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
-        """Every text's token ids cut into overlapping windows (special tokens added to each), and the index of
-        the text each window belongs to. Done here rather than with the tokenizer's ``return_overflowing_tokens``,
-        which returned fewer windows in some transformers releases (5.17): a text must never be silently cut."""
+    def cut(self, texts: Sequence[str], spans: bool = False) -> WindowCut:
+        """Every text's token ids cut into overlapping windows (special tokens added to each); with ``spans``, the
+        characters each window covers (a fast tokenizer's offsets). Done here rather than with the tokenizer's
+        ``return_overflowing_tokens``, which returned fewer windows in some transformers releases (5.17): a text
+        must never be silently cut."""
         content, step = self.content, self.content - self.stride
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        windows: list[list[int]] = []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=spans, verbose=False)
+        ids_of: list[tuple[int, ...]] = []
         owner: list[int] = []
-        for index, ids in enumerate(encoded):
+        covered: list[tuple[int, int]] = []
+        for index, ids in enumerate(encoded["input_ids"]):
+            offsets = encoded["offset_mapping"][index] if spans else None
             start = 0
             while True:
-                windows.append(self._prefix + ids[start : start + content] + self._suffix)
+                ids_of.append((*self._prefix, *ids[start : start + content], *self._suffix))
                 owner.append(index)
+                if offsets is not None:
+                    last = min(start + content, len(ids)) - 1
+                    # A text of no tokens (only characters the tokenizer drops) is one empty window: all of it.
+                    covered.append((offsets[start][0], offsets[last][1]) if last >= start else (0, len(texts[index])))
                 if start + content >= len(ids):
                     break
                 start += step
-        return windows, owner
+        return WindowCut(ids_of, np.asarray(owner, dtype=np.int64), covered if spans else None)
 
-    def _pack(self, order: list[int], windows: list[list[int]]) -> list[list[int]]:
+    def _windows(self, items: Sequence[ScoreItem]) -> tuple[list[tuple[int, ...]], np.ndarray]:
+        """The windows to score and the item each belongs to: texts are cut here, windows cut before kept whole."""
+        text_rows = [i for i, item in enumerate(items) if isinstance(item, str)]
+        if len(text_rows) == len(items):
+            cut = self.cut(items)  # type: ignore[arg-type]  # every item is a text
+            return cut.ids, cut.owner
+        cut = self.cut([str(items[i]) for i in text_rows]) if text_rows else WindowCut([], np.zeros(0, dtype=np.int64))
+        ends = np.cumsum(np.bincount(cut.owner, minlength=len(text_rows)))
+        windows: list[tuple[int, ...]] = []
+        owner: list[int] = []
+        texts_seen = 0
+        for index, item in enumerate(items):
+            if isinstance(item, str):  # its windows, consecutive
+                first = int(ends[texts_seen - 1]) if texts_seen else 0
+                windows.extend(cut.ids[first : int(ends[texts_seen])])
+                owner.extend([index] * (int(ends[texts_seen]) - first))
+                texts_seen += 1
+            else:
+                windows.append(tuple(item))
+                owner.append(index)
+        return windows, np.asarray(owner, dtype=np.int64)
+
+    def _pack(self, order: list[int], windows: Sequence[Sequence[int]]) -> list[list[int]]:
         """Consecutive runs of the length-sorted windows whose padded size stays within the token budget."""
         chunks: list[list[int]] = []
         current: list[int] = []
@@ -248,7 +304,7 @@ class TextClassifier:
         return chunks
 
     @torch.inference_mode()  # here, not on score(): the mode is per thread, and passes may run on pool threads
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+    def _forward(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(batch), width), dtype=torch.long)

@@ -60,6 +60,18 @@ def test_tfidf_features_equal_scikit_learns_normalised_over_both_parts() -> None
     assert np.abs(features.transform(probe).toarray() - reference).max() < 1e-6
 
 
+def test_the_word_cache_is_bounded_and_changes_no_feature(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cockatoo_ml.registry import distillation
+
+    roomy = TfidfFeatures.fit(TEXTS)
+    monkeypatch.setattr(distillation, "TFIDF_WORD_CACHE", 4)
+    tight = TfidfFeatures.fit(TEXTS)
+    probe = [*TEXTS, " ".join(f"novel{i}" for i in range(50)), *TEXTS]  # a second pass hits the roomy cache
+    assert np.abs(tight.transform(probe).toarray() - roomy.transform(probe).toarray()).max() == 0
+    assert tight._char_columns.cache_info().currsize <= 4 < roomy._char_columns.cache_info().currsize
+    assert roomy._char_columns.cache_info().hits > 0
+
+
 def test_a_student_learns_the_teachers_order_and_survives_saving(tmp_path: Path) -> None:
     teacher = np.array([[0.99 if "kill" in t or "stab" in t or "shoot" in t else 0.01] for t in TEXTS])
     student = Student.fit(TfidfFeatures.fit(TEXTS), TEXTS, teacher, ["violence"], alpha=0.1)

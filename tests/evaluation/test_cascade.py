@@ -31,7 +31,7 @@ def cascade_model(tiny_model_dir: Path, tiny_processed_dir: Path, tmp_path: Path
     threshold itself. So about half of the test texts are answered."""
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model_dir)
-    teacher = TextClassifier.load(model_dir)
+    teacher = TextClassifier.load(model_dir, dtype="float32")
     texts = rows_from_split(tiny_processed_dir, "train").texts
     scores = np.array([r.scores for r in teacher.score(texts)])
     student = Student.fit(TfidfFeatures.fit(texts), texts, scores, teacher.labels, alpha=0.1)
@@ -42,7 +42,8 @@ def cascade_model(tiny_model_dir: Path, tiny_processed_dir: Path, tmp_path: Path
     bands = {label: Band(low=teacher.thresholds[label], high=teacher.thresholds[label], agreement_low=1.0,
                          agreement_high=1.0, share_low=0.5, share_high=0.5).to_dict() for label in teacher.labels}
     bands[teacher.labels[0]].update(low=edges[0], high=edges[1])
-    report = {"student": "tfidf", "labels": list(teacher.labels), "thresholds": teacher.thresholds, "bands": bands}
+    report = {"student": "tfidf", "unit": "window", "labels": list(teacher.labels), "thresholds": teacher.thresholds,
+              "bands": bands}
     write_student_dir(model_dir, student, report)
     return model_dir
 
@@ -56,13 +57,13 @@ def test_evaluate_reports_the_cascade_beside_the_transformer_alone(
 
     # What the server would answer, computed here from the saved student, its bands and the transformer.
     rows = rows_from_split(tiny_processed_dir, "test")
-    teacher = TextClassifier.load(cascade_model)
+    teacher = TextClassifier.load(cascade_model, dtype="float32")
     alone = np.array([r.scores for r in teacher.score(rows.texts)])
     student = Student.load(cascade_model / "student")
     bands = bands_from_dict(teacher.labels, json.loads((cascade_model / "student" / "cascade.json").read_text())["bands"])
     student_scores = student.scores(rows.texts)
-    one_window = [len(teacher.tokenizer(t, add_special_tokens=False)["input_ids"]) <= teacher.content for t in rows.texts]
-    answered = sure(student_scores, bands).all(axis=1) & np.array(one_window)
+    assert len(teacher.cut(rows.texts).ids) == len(rows.texts)  # one window each: the student sees the whole text
+    answered = sure(student_scores, bands).all(axis=1)
     assert 0 < answered.sum() < len(rows.texts)  # the fixture answers some texts, not all
     tiered = np.where(answered[:, None], student_scores, alone)
     limits = np.array([teacher.thresholds[label] for label in teacher.labels])
@@ -96,7 +97,26 @@ def test_cascade_off_or_no_student_reports_the_transformer_alone(
     scorer = LocalScorer(cascade_model)
     assert scorer.cascade is None
     with pytest.raises(ValueError, match="no cascade"):
-        scorer.student_scores(["x"])
+        scorer.cascade_scores(["x"])
+
+
+def test_the_cascade_of_long_texts_mixes_student_and_transformer_windows(
+    cascade_model: Path, tiny_processed_dir: Path
+) -> None:
+    texts = [" ".join([text] * 12) for text in rows_from_split(tiny_processed_dir, "test").texts]
+    scorer = LocalScorer(cascade_model)
+    tiered, answered = scorer.cascade_scores(texts)
+    # Computed apart: the transformer on every window, the student's score kept on the windows it is sure of.
+    teacher, student = scorer.classifier, scorer.cascade.student
+    bands = scorer.cascade.bands
+    cut = teacher.cut(texts, spans=True)
+    student_windows = student.scores(cut.window_texts(texts))
+    sure_windows = sure(student_windows, bands).all(axis=1)
+    mixed = np.where(sure_windows[:, None], student_windows, [r.scores for r in teacher.score(cut.ids)])
+    expected = np.array([mixed[cut.owner == i].max(axis=0) for i in range(len(texts))])
+    assert len(cut.ids) > 2 * len(texts) and 0 < sure_windows.sum() < len(sure_windows)
+    assert np.allclose(tiered, expected, atol=1e-6)
+    assert answered.tolist() == [bool(sure_windows[cut.owner == i].all()) for i in range(len(texts))]
 
 
 def hand_rows(truth: list[list[int]]) -> EvalRows:
@@ -109,7 +129,8 @@ def test_cascade_comparison_on_a_hand_made_table() -> None:
     alone = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.1, 0.3]])
     student = np.array([[0.95, 0.02], [0.4, 0.7], [0.3, 0.45], [0.0, 0.0]])
     answered = np.array([True, False, True, True])
-    tiered, summary = cascade_comparison(alone, StudentAnswers("tfidf", student, answered), [0.5, 0.5], ["a", "b"])
+    cascade = np.where(answered[:, None], student, alone)  # the transformer's scores where the student did not answer
+    tiered, summary = cascade_comparison(alone, StudentAnswers("tfidf", cascade, answered), [0.5, 0.5], ["a", "b"])
     assert tiered.tolist() == [[0.95, 0.02], [0.2, 0.8], [0.3, 0.45], [0.0, 0.0]]  # row 2 is the transformer's
     # The third row: the student says "a" negative where the transformer said positive; all else is the same.
     assert summary["identical_by_label"] == {"a": 0.75, "b": 1.0}
@@ -120,9 +141,9 @@ def test_cascade_comparison_on_a_hand_made_table() -> None:
 def test_a_cascade_pr_auc_lower_by_more_than_the_tolerance_is_marked() -> None:
     rows = hand_rows([[1, 1], [0, 0], [1, 0], [0, 1]])
     alone = np.array([[0.9, 0.8], [0.1, 0.2], [0.8, 0.3], [0.2, 0.7]])  # ranks both labels perfectly
-    student = np.array([[0.9, 0.8], [0.95, 0.2], [0.8, 0.3], [0.2, 0.7]])  # puts a negative first on "a"
+    cascade = np.array([[0.9, 0.8], [0.95, 0.2], [0.8, 0.3], [0.2, 0.7]])  # its student puts a negative first on "a"
     report = evaluate_scores("m", alone, {"a": 0.5, "b": 0.5}, rows,
-                             cascade=StudentAnswers("tfidf", student, np.array([False, True, False, False])))
+                             cascade=StudentAnswers("tfidf", cascade, np.array([False, True, False, False])))
     table = report.cascade_table()
     a_row, b_row, mean_row = table.splitlines()[2:5]
     assert a_row.startswith("| a |") and LOSS_MARK in a_row and LOSS_MARK not in b_row

@@ -1,4 +1,4 @@
-"""The cascade in the server (cockatoo_ml/serving/cascade.py): the student answers what it is sure of, the
+"""The cascade in the server (cockatoo_ml/serving/cascade.py): the student answers the windows it is sure of, the
 transformer (spied on) the rest; tiers in results and metrics; COCKATOO_CASCADE=off; a broken student/."""
 
 from __future__ import annotations
@@ -20,22 +20,23 @@ from cockatoo_ml.distillation.run import write_student_dir
 from cockatoo_ml.distillation.students import Student, TfidfFeatures
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app, create_app_from_env
-from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
+from cockatoo_ml.serving.model import ReadyCallback, ScoreItem, TextClassifier, TextScore
 
 SURE = "sunshine over the quiet harbour"  # the hand-made student scores it ~0.001 on every label: inside the bands
 UNSURE = "storm warning for the coast"  # ~0.5 on every label: outside the bands
-LONG_SURE = " ".join([SURE] * 30)  # as sure to the student, but past the tiny model's 64-token window
+LONG_SURE = " ".join([SURE] * 30)  # past the tiny model's 64-token window; every window as sure to the student
+LONG_MIXED = f"{LONG_SURE} {' '.join([UNSURE] * 15)}"  # sure windows, then an unsure passage at the end
 
 
 class SpyClassifier(TextClassifier):
-    """The real tiny model, recording every text it is asked to score."""
+    """The real tiny model, recording every text (or window already cut) it is asked to score."""
 
     def __init__(self, inner: TextClassifier) -> None:
         self.__dict__.update(inner.__dict__)
-        self.seen: list[str] = []
+        self.seen: list[ScoreItem] = []
         self._lock = threading.Lock()
 
-    def score(self, texts: Sequence[str], ready: ReadyCallback | None = None) -> list[TextScore]:
+    def score(self, texts: Sequence[ScoreItem], ready: ReadyCallback | None = None) -> list[TextScore]:
         with self._lock:
             self.seen.extend(texts)
         return super().score(texts, ready)
@@ -62,7 +63,7 @@ def cascade_dir(tiny_model_dir: Path, tiny_classifier: TextClassifier, tmp_path:
     student = Student.fit(TfidfFeatures.fit(texts), texts, teacher, labels, alpha=0.01)
     band = Band(low=0.05, high=0.95, agreement_low=0.998, agreement_high=0.996, share_low=0.6, share_high=0.1)
     report = {
-        "student": "tfidf", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
+        "student": "tfidf", "unit": "window", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
         "bands": {label: band.to_dict() for label in labels},
         "validation": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
     }
@@ -94,7 +95,7 @@ async def test_a_sure_text_never_reaches_the_transformer_and_an_unsure_one_alway
         assert sure["positive_labels"] == [] and sure["windows"] == 1
 
         unsure = await (await client.post("/predict", json={"text": UNSURE})).get_json()
-        assert unsure["tier"] == "model" and spy.seen == [UNSURE]
+        assert unsure["tier"] == "model" and spy.seen == spy.cut([UNSURE]).ids  # its one window, already cut
         [score] = spy.score([UNSURE])
         assert unsure["predictions"] == {label: round(v, 4) for label, v in zip(spy.labels, score.scores)}
 
@@ -102,16 +103,43 @@ async def test_a_sure_text_never_reaches_the_transformer_and_an_unsure_one_alway
 async def test_a_batch_mixes_tiers_in_input_order_and_metrics_count_them(
     clean_env, cascade_dir: Path, spy: SpyClassifier
 ) -> None:
+    from cockatoo_ml.serving.cascade import Cascade
+
+    texts = [SURE, UNSURE, LONG_SURE, LONG_MIXED, SURE]
+    plan = Cascade.load(cascade_dir / "student", spy).plan(spy, texts)
+    owner = plan.cut.owner
+    assert plan.sure[owner == 2].all() and (owner == 2).sum() > 1  # the long sure text: every window sure
+    assert plan.sure[owner == 3].any() and not plan.sure[owner == 3].all()  # the mixed one: some of each
     async with open_client(cascade_dir, spy) as client:
-        body = await (await client.post("/batch", json={"texts": [SURE, UNSURE, LONG_SURE, SURE]})).get_json()
-        assert [r["tier"] for r in body["results"]] == ["student", "model", "model", "student"]
-        assert [r["text"] for r in body["results"]] == [SURE, UNSURE, LONG_SURE, SURE]
-        assert sorted(spy.seen) == sorted([UNSURE, LONG_SURE])  # a long text goes to the transformer's windows
-        assert body["results"][2]["windows"] > 1
+        body = await (await client.post("/batch", json={"texts": texts})).get_json()
+        assert [r["tier"] for r in body["results"]] == ["student", "model", "student", "model", "student"]
+        assert [r["text"] for r in body["results"]] == texts
+        # Only the windows the student is not sure of reach the transformer: the short unsure text's one window
+        # and the unsure end of the mixed text, never its sure windows.
+        assert sorted(spy.seen) == sorted(plan.cut.ids[i] for i in plan.for_model)
+        assert len(spy.seen) < 1 + (owner == 3).sum()
+        assert [r["windows"] for r in body["results"]] == [int((owner == i).sum()) for i in range(len(texts))]
         metrics = (await (await client.get("/metrics")).get_data()).decode()
-    assert 'cockatoo_answered_texts_total{tier="student"} 2.0' in metrics
+    assert 'cockatoo_answered_texts_total{tier="student"} 3.0' in metrics
     assert 'cockatoo_answered_texts_total{tier="model"} 2.0' in metrics
-    assert "cockatoo_texts_total 2.0" in metrics  # texts the transformer scored
+    assert f"cockatoo_texts_total {float(len(spy.seen))}" in metrics  # windows the transformer scored
+
+
+async def test_a_long_text_keeps_each_labels_maximum_over_student_and_transformer_windows(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    from cockatoo_ml.serving.cascade import Cascade
+
+    cascade = Cascade.load(cascade_dir / "student", spy)
+    plan = cascade.plan(spy, [LONG_MIXED])
+    async with open_client(cascade_dir, spy) as client:
+        body = await (await client.post("/predict", json={"text": LONG_MIXED})).get_json()
+    model = np.array([r.scores for r in spy.score([plan.cut.ids[i] for i in plan.for_model])])
+    window_scores = plan.student.copy()
+    window_scores[plan.for_model] = model
+    expected = window_scores.max(axis=0)
+    assert body["predictions"] == {label: round(float(v), 4) for label, v in zip(spy.labels, expected, strict=True)}
+    assert body["positive_labels"] == [l for l, v in zip(spy.labels, expected, strict=True) if v >= spy.thresholds[l]]
 
 
 async def test_a_request_with_its_own_threshold_goes_to_the_transformer(
@@ -152,6 +180,16 @@ def _edit_report(folder: Path, change) -> None:  # noqa: ANN001
     path.write_text(json.dumps(report))
 
 
+def test_a_tokenizer_without_offsets_cannot_serve_a_cascade(cascade_dir: Path, tiny_classifier: TextClassifier) -> None:
+    from cockatoo_ml.errors import ModelLoadError
+    from cockatoo_ml.serving.cascade import Cascade
+
+    slow = SpyClassifier(tiny_classifier)
+    slow.tokenizer = type("SlowTokenizer", (), {"is_fast": False})()
+    with pytest.raises(ModelLoadError, match="no fast tokenizer, which the cascade needs; .*COCKATOO_CASCADE=off"):
+        Cascade.load(cascade_dir / "student", slow)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -161,6 +199,7 @@ def _edit_report(folder: Path, change) -> None:  # noqa: ANN001
         (lambda d: _edit_report(d, lambda r: r["bands"].pop("nsfw")), "no band for label 'nsfw'"),
         (lambda d: _edit_report(d, lambda r: r["bands"]["scam"].update(low=2.0)), "low <= high"),
         (lambda d: _edit_report(d, lambda r: r["thresholds"].update(scam=0.9)), "thresholds.json changed"),
+        (lambda d: _edit_report(d, lambda r: r.pop("unit")), "banded per text, not per window"),
     ],
 )
 def test_a_broken_student_stops_start_up_with_one_line(clean_env, cascade_dir: Path, damage, message: str) -> None:
@@ -179,13 +218,19 @@ def test_a_broken_student_stops_start_up_with_one_line(clean_env, cascade_dir: P
 # (tests/serving/test_fuzz.py sends them through HTTP), so the cascade never sees one.
 @given(texts=st.lists(st.text(alphabet=st.characters(codec=None, exclude_categories=("Cs",)), min_size=1, max_size=300),
                       min_size=1, max_size=8))
-def test_any_unicode_gets_a_student_score_and_a_window_check(cascade_dir: Path, tiny_classifier, texts) -> None:
-    from cockatoo_ml.serving.cascade import Cascade, fits_one_window
+def test_any_unicode_is_cut_into_the_transformers_windows_and_scored_by_the_student(
+    cascade_dir: Path, tiny_classifier, texts
+) -> None:
+    from cockatoo_ml.serving.cascade import Cascade, Plan
 
     cascade = Cascade.load(cascade_dir / "student", tiny_classifier)
-    one_window = fits_one_window(tiny_classifier, texts)
-    scores, sure = cascade.answer(texts, one_window)
-    assert scores.shape == (len(texts), 4) and np.isfinite(scores).all()
-    assert ((scores >= 0) & (scores <= 1)).all() and sure.shape == (len(texts),)
-    assert not (sure & ~np.asarray(one_window)).any()  # never sure of a text the transformer would split
-    assert one_window == [r.windows == 1 for r in tiny_classifier.score(texts)]
+    plan = cascade.plan(tiny_classifier, texts)
+    assert plan.student.shape == (len(plan.cut.ids), 4) and np.isfinite(plan.student).all()
+    assert ((plan.student >= 0) & (plan.student <= 1)).all() and plan.sure.shape == (len(plan.cut.ids),)
+    assert all(0 <= start <= end <= len(texts[o]) for o, (start, end) in zip(plan.cut.owner, plan.cut.spans))
+    # The windows are the transformer's own: sent whole, they score exactly as the texts do.
+    alone = tiny_classifier.score(texts)
+    everything = Plan(plan.texts, plan.cut, plan.student, np.zeros_like(plan.sure))
+    results = everything.finish(np.array([r.scores for r in tiny_classifier.score(plan.cut.ids)]))
+    assert [r.windows for r, _ in results] == [r.windows for r in alone] and {t for _, t in results} == {"model"}
+    assert np.allclose([r.scores for r, _ in results], [r.scores for r in alone], atol=1e-6)

@@ -164,3 +164,20 @@ def test_parallel_passes_give_the_same_scores(tiny_model_dir: Path, tiny_classif
         assert got.windows == want.windows
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
     assert {t.name for t in parallel._pool._threads} <= {"cockatoo-forward_0", "cockatoo-forward_1"}
+
+
+def test_cut_windows_and_texts_score_alike_in_one_call(tiny_classifier: TextClassifier) -> None:
+    """The cascade sends windows already cut, other requests whole texts; one batch may hold both."""
+    long = " ".join(f"word{i}" for i in range(150))  # several of the tiny model's 64-token windows
+    cut = tiny_classifier.cut([long, "a short one"], spans=True)
+    assert len(cut.ids) > 2 and cut.owner.tolist() == [0] * (len(cut.ids) - 1) + [1]
+    assert cut.spans[0][0] == 0 and cut.spans[-2][1] == len(long) and cut.spans[-1] == (0, 11)  # covers it all
+    assert cut.window_texts([long, "a short one"])[-1] == "a short one"  # a one-window text is itself
+    mixed = tiny_classifier.score(["hello there", cut.ids[1], long, cut.ids[0]])
+    alone = tiny_classifier.score(["hello there", long])
+    windows = tiny_classifier.score(list(cut.ids))
+    assert [r.windows for r in mixed] == [1, 1, len(cut.ids) - 1, 1]
+    assert np.allclose(mixed[0].scores, alone[0].scores, atol=1e-6) and np.allclose(mixed[2].scores, alone[1].scores, atol=1e-6)
+    assert np.allclose(mixed[1].scores, windows[1].scores, atol=1e-6) and np.allclose(mixed[3].scores, windows[0].scores, atol=1e-6)
+    # A text's score is the maximum over its windows, scored one by one.
+    assert np.allclose(alone[1].scores, np.max([w.scores for w in windows[:-1]], axis=0), atol=1e-6)
