@@ -34,11 +34,13 @@ class SpyClassifier(TextClassifier):
     def __init__(self, inner: TextClassifier) -> None:
         self.__dict__.update(inner.__dict__)
         self.seen: list[ScoreItem] = []
+        self.calls: list[list[ScoreItem]] = []  # each call's items: one micro-batch
         self._lock = threading.Lock()
 
     def score(self, texts: Sequence[ScoreItem], ready: ReadyCallback | None = None) -> list[TextScore]:
         with self._lock:
             self.seen.extend(texts)
+            self.calls.append(list(texts))
         return super().score(texts, ready)
 
 
@@ -140,6 +142,23 @@ async def test_a_long_text_keeps_each_labels_maximum_over_student_and_transforme
     expected = window_scores.max(axis=0)
     assert body["predictions"] == {label: round(float(v), 4) for label, v in zip(spy.labels, expected, strict=True)}
     assert body["positive_labels"] == [l for l, v in zip(spy.labels, expected, strict=True) if v >= spy.thresholds[l]]
+
+
+async def test_concurrent_windows_and_whole_texts_share_batches_without_mixing_answers(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    import asyncio
+
+    texts = [SURE, UNSURE, LONG_SURE, LONG_MIXED, f"{UNSURE} again", f"{LONG_MIXED} twice"]
+    requests = [{"texts": texts[i:] + texts[:i], **({"threshold": 0.4} if i % 2 else {})} for i in range(len(texts))]
+    async with open_client(cascade_dir, spy, micro_batch_wait_ms=200) as client:  # room to meet
+        alone = [await (await client.post("/batch", json=body)).get_json() for body in requests]
+        together = await asyncio.gather(*(client.post("/batch", json=body) for body in requests))
+        together = [await response.get_json() for response in together]
+    # Whole texts (own threshold) and cut windows (cascade) were batched together; each answer is its own.
+    assert any({type(item) for item in call} == {str, tuple} for call in spy.calls)
+    assert together == alone
+    assert {r["tier"] for body in alone for r in body["results"]} == {"student", "model"}
 
 
 async def test_a_request_with_its_own_threshold_goes_to_the_transformer(
