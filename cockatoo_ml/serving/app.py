@@ -151,7 +151,7 @@ class ServingMetrics:
         )
         self.batch_size = Histogram(
             "cockatoo_batch_texts",
-            "Texts scored together in one model call",
+            "Texts (through the cascade: windows) scored together in one model call",
             registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )

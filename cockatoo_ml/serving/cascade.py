@@ -1,4 +1,4 @@
-"""The cascade: a cheap student answers the texts it is sure of, the transformer (through the micro-batcher) the rest.
+"""The cascade: a cheap student answers the windows of text it is sure of, the transformer (micro-batched) the rest.
 
 ``<model dir>/student/`` (written by ``distill.py``) holds the student and, per label, the bands of its scores
 where it agreed with the transformer on held-out windows at least 99.5% of the time (``cascade.json``). Texts are
