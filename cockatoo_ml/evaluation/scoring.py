@@ -108,8 +108,8 @@ class LocalScorer:
         chunk = defaults.SCORE_CHUNK_TEXTS
         for start in range(0, len(texts), chunk):
             plan = self.cascade.plan(self.classifier, texts[start : start + chunk])
-            windows = [plan.cut.ids[i] for i in plan.for_model]
-            model = np.array([result.scores for result in self.classifier.score(windows)]).reshape(-1, len(self.labels))
+            scored = self.classifier.score(plan.model_windows)
+            model = np.array([result.scores for result in scored]).reshape(-1, len(self.labels))
             for score, tier in plan.finish(model):
                 scores.append(np.asarray(score.scores))
                 alone.append(tier == "student")

@@ -14,6 +14,7 @@ tuned thresholds only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import zipfile
 from collections.abc import Callable, Sequence
@@ -93,9 +94,15 @@ class Plan:
     student: np.ndarray  # (windows, labels)
     sure: np.ndarray  # (windows,)
 
-    @property
+    @functools.cached_property
     def for_model(self) -> list[int]:
+        """The windows the student is not sure of, in order."""
         return np.flatnonzero(~self.sure).tolist()
+
+    @property
+    def model_windows(self) -> list[tuple[int, ...]]:
+        """Those windows' token ids, as the transformer takes them (``TextClassifier.score``)."""
+        return [self.cut.ids[i] for i in self.for_model]
 
     def finish(self, model_scores: np.ndarray) -> list[tuple[TextScore, Tier]]:
         """Each text's scores and tier, given the transformer's scores of the ``for_model`` windows (in order)."""
@@ -149,7 +156,7 @@ class TieredScorer:
             scored = await self.batcher.submit(list(texts), cost=cost) if texts else []
             self._on_answered("model", len(texts))
             return [(score, "model") for score in scored]
-        windows = [plan.cut.ids[i] for i in plan.for_model]
+        windows = plan.model_windows
         model_scores = np.zeros((0, len(self.classifier.labels)))
         if windows:
             scored = await self.batcher.submit(windows, cost=sum(len(ids) for ids in windows))

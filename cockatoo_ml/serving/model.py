@@ -13,6 +13,7 @@ only the windows of a text its student is not sure of.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -269,24 +270,21 @@ class TextClassifier:
 
     def _windows(self, items: Sequence[ScoreItem]) -> tuple[list[tuple[int, ...]], np.ndarray]:
         """The windows to score and the item each belongs to: texts are cut here, windows cut before kept whole."""
-        text_rows = [i for i, item in enumerate(items) if isinstance(item, str)]
-        if len(text_rows) == len(items):
-            cut = self.cut(items)  # type: ignore[arg-type]  # every item is a text
+        texts = [item for item in items if isinstance(item, str)]
+        cut = self.cut(texts) if texts else WindowCut([], np.zeros(0, dtype=np.int64))
+        if len(texts) == len(items):
             return cut.ids, cut.owner
-        cut = self.cut([str(items[i]) for i in text_rows]) if text_rows else WindowCut([], np.zeros(0, dtype=np.int64))
-        ends = np.cumsum(np.bincount(cut.owner, minlength=len(text_rows)))
+        # Every text has at least one window and a text's windows are consecutive: one group per text, in order.
+        per_text = (
+            [ids for ids, _ in group]
+            for _, group in itertools.groupby(zip(cut.ids, cut.owner.tolist(), strict=True), key=lambda w: w[1])
+        )
         windows: list[tuple[int, ...]] = []
         owner: list[int] = []
-        texts_seen = 0
         for index, item in enumerate(items):
-            if isinstance(item, str):  # its windows, consecutive
-                first = int(ends[texts_seen - 1]) if texts_seen else 0
-                windows.extend(cut.ids[first : int(ends[texts_seen])])
-                owner.extend([index] * (int(ends[texts_seen]) - first))
-                texts_seen += 1
-            else:
-                windows.append(tuple(item))
-                owner.append(index)
+            of_item = next(per_text) if isinstance(item, str) else [tuple(item)]
+            windows.extend(of_item)
+            owner.extend([index] * len(of_item))
         return windows, np.asarray(owner, dtype=np.int64)
 
     def _pack(self, order: list[int], windows: Sequence[Sequence[int]]) -> list[list[int]]:
