@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from cockatoo_ml.cli import run_main
-from cockatoo_ml.training.run import main
+from cockatoo_ml.pipeline import train_main
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(run_main(train_main))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.bench_serve import DEFAULT_TEXTS, load_texts  # noqa: E402
 from cockatoo_ml.cli import run_main  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
-from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
+from cockatoo_ml.inference.classifier import TextClassifier  # noqa: E402
 
 
 @dataclass

@@ -45,10 +45,10 @@ import json  # noqa: E402
 import requests  # noqa: E402
 
 from cockatoo_ml.cli import run_main  # noqa: E402
-from cockatoo_ml.distillation.bands import sure as sure_of  # noqa: E402
+from cockatoo_ml.inference.bands import sure as sure_of  # noqa: E402
 from cockatoo_ml.errors import DataError  # noqa: E402
 from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment  # noqa: E402
-from cockatoo_ml.serving.model import TextClassifier  # noqa: E402
+from cockatoo_ml.inference.classifier import TextClassifier  # noqa: E402
 
 DEFAULT_TEXTS = REPO_ROOT.parent / "shared" / "datasets" / "tweeteval_hate" / "val_text.txt"
 TOXICCHAT = REPO_ROOT.parent / "shared" / "datasets" / "toxicchat" / "toxic_chat_train.json"
@@ -269,7 +269,7 @@ def run_rounds(
 def load_model_alone(model_dir: str, dtype: str) -> TextClassifier:
     """The model as our server loads it (same precision, windows and thread plan), for the no-server line."""
     from cockatoo_ml.registry.serving import ServingSettings
-    from cockatoo_ml.serving.app import load_classifier
+    from cockatoo_ml.inference.loading import load_classifier
 
     return load_classifier(ServingSettings(model_dir=Path(model_dir), dtype=dtype))
 
@@ -278,7 +278,7 @@ def time_split(classifier: TextClassifier, model_dir: str, texts: list[str], bat
     """Where a text's time goes in the cascade, measured in this process on the stream's texts, ``batch_size``
     at a time: ms per text for cutting the texts into windows (tokenizer), the student on every window, and the
     transformer on the windows the student leaves to it; and the shares of windows and tokens it leaves."""
-    from cockatoo_ml.serving.cascade import Cascade
+    from cockatoo_ml.inference.cascade import Cascade
 
     cascade = Cascade.load(Path(model_dir) / "student", classifier)
     batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
@@ -313,7 +313,7 @@ def student_memory_mb(model_dir: str) -> float:
         "import psutil, sys; from pathlib import Path; p = psutil.Process(); "
         "import cockatoo_ml.serving.app; "
         "before = p.memory_info().rss; "
-        "from cockatoo_ml.distillation.students import Student; "
+        "from cockatoo_ml.inference.students import Student; "
         f"s = Student.load(Path({str(Path(model_dir) / 'student')!r})); s.scores(['warm up']); "
         "print((p.memory_info().rss - before) / 2**20)"
     )

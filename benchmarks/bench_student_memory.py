@@ -20,7 +20,7 @@ PARTS = {
     "import scikit-learn (TfidfVectorizer)": "import sklearn.feature_extraction.text",
     "import scipy.special": "import scipy.special",
     "import model2vec": "import model2vec",
-    "student as served (load + one text)": "from cockatoo_ml.distillation.students import Student; "
+    "student as served (load + one text)": "from cockatoo_ml.inference.students import Student; "
                                            "Student.load(STUDENT).scores(['warm up'])",
 }
 PROBE = (

@@ -10,6 +10,8 @@ from pathlib import Path
 THRESHOLDS_FILE = "thresholds.json"  # {label: threshold}, tuned on validation
 EVAL_RESULTS_FILE = "eval_results.json"
 SETTINGS_FILE = "training_settings.json"  # the resolved settings the model was trained with
+MODEL_CARD = "README.md"
+EVALUATION_DIR = "evaluation"  # the evaluation stage's report against the baselines, written after training
 DEFAULT_THRESHOLD = 0.5
 
 

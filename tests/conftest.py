@@ -137,3 +137,11 @@ def tiny_processed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                for name, (licence, citation) in FIXTURE_CREDITS.items()]
     save_processed(dataset, out, LABELS, {CREDITS_KEY: credits})
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    """The tiny model as every consumer scores with it (the inference core), in float32 for exact comparisons."""
+    from cockatoo_ml.inference.classifier import TextClassifier
+
+    return TextClassifier.load(tiny_model_dir, dtype="float32")

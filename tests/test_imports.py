@@ -20,6 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "cockatoo_ml"
 # What the registry may import from the package: itself, the error types and the settings layer.
 REGISTRY_MAY_IMPORT = (f"{PACKAGE}.registry", f"{PACKAGE}.errors", f"{PACKAGE}.settings")
+# The stages (one folder each). The model stages read what ``data`` wrote (its contract, its readers for
+# ``evaluate.py --sources``) but never each other: what they share lives in the shared layers beneath them
+# (inference, metrics, modeling, settings, registry, ...). Only ``pipeline`` chains stages, and no module of the
+# package imports it.
+STAGES = ("data", "training", "evaluation", "distillation", "serving", "bulk")
+UPSTREAM = {stage: ("data",) for stage in STAGES if stage != "data"} | {"data": ()}
+ORCHESTRATOR = f"{PACKAGE}.pipeline"
 ORDERS = 3  # shuffled import orders (one process each: importing torch dominates, a few seconds per process)
 
 
@@ -118,6 +125,62 @@ def test_the_registry_imports_nothing_of_the_package_but_itself_errors_and_setti
             if target != PACKAGE and not target.startswith(REGISTRY_MAY_IMPORT)
         )
         assert not outside, f"{name} imports {outside}: the registry must stay the bottom layer"
+
+
+def stage_of(module: str, package: str = PACKAGE) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == package and parts[1] in STAGES else None
+
+
+def layer_violations(graph: dict[str, set[str]], package: str = PACKAGE) -> list[str]:
+    """Every import that breaks the layering: a stage importing another (beyond its upstream), a shared layer
+    importing a stage, or anything importing the orchestrator."""
+    found = []
+    orchestrator = f"{package}.pipeline"
+    for module, targets in sorted(graph.items()):
+        if module == orchestrator:
+            continue
+        here = stage_of(module, package)
+        for target in sorted(targets):
+            there = stage_of(target, package)
+            if target == orchestrator:
+                found.append(f"{module} imports {target}: only the entry points may chain stages")
+            elif there is not None and there != here and there not in UPSTREAM.get(here or "", ()):
+                what = f"the {here} stage" if here else "a shared layer"
+                found.append(f"{module} ({what}) imports {target} (the {there} stage)")
+    return found
+
+
+def test_stages_import_shared_layers_never_each_other() -> None:
+    graph = import_graph(REPO, module_level=False)  # late imports inside functions count too
+    assert f"{PACKAGE}.inference.classifier" in graph[f"{PACKAGE}.serving.app"]  # the graph sees the core
+    violations = layer_violations(graph)
+    assert not violations, "layering broken:\n" + "\n".join(violations)
+
+
+def test_the_layer_check_names_each_kind_of_violation(tmp_path: Path) -> None:
+    root = write_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/pipeline.py": "from pkg.serving import app\nfrom pkg.training import run\n",
+        "pkg/inference/__init__.py": "",
+        "pkg/inference/core.py": "def late():\n    from pkg.serving import app\n",
+        "pkg/serving/__init__.py": "",
+        "pkg/serving/app.py": "from pkg.inference import core\nfrom pkg.distillation import run\n",
+        "pkg/distillation/__init__.py": "",
+        "pkg/distillation/run.py": "from pkg.data import contract\n",
+        "pkg/data/__init__.py": "",
+        "pkg/data/contract.py": "import pkg.pipeline\n",
+        "pkg/training/__init__.py": "",
+        "pkg/training/run.py": "",
+    })
+    violations = layer_violations(import_graph(root, "pkg", module_level=False), "pkg")
+    assert violations == [
+        "pkg.data.contract imports pkg.pipeline: only the entry points may chain stages",
+        "pkg.inference.core (a shared layer) imports pkg.serving (the serving stage)",
+        "pkg.inference.core (a shared layer) imports pkg.serving.app (the serving stage)",
+        "pkg.serving.app (the serving stage) imports pkg.distillation (the distillation stage)",
+        "pkg.serving.app (the serving stage) imports pkg.distillation.run (the distillation stage)",
+    ]
 
 
 def test_the_checks_find_cycles_and_a_registry_import(tmp_path: Path) -> None:

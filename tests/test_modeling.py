@@ -20,7 +20,7 @@ from cockatoo_ml.modeling import (
     pooling_of,
     set_dropout,
 )
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 
 
 @pytest.fixture(scope="module")

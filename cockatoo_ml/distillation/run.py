@@ -27,21 +27,14 @@ from typing import Any
 import numpy as np
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import (
-    Band,
-    BandRule,
-    cascade_agreement,
-    cascade_scores,
-    sure,
-    sure_bands,
-    text_maxima,
-)
-from cockatoo_ml.distillation.students import Features, StaticFeatures, Student, TfidfFeatures
+from cockatoo_ml.distillation.bands import BandRule, sure_bands
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.inference.bands import Band, cascade_agreement, cascade_scores, sure, text_maxima
+from cockatoo_ml.inference.classifier import TextClassifier
+from cockatoo_ml.inference.students import Features, StaticFeatures, Student, TfidfFeatures
 from cockatoo_ml.publish import publish_dir
 from cockatoo_ml.registry import distillation as defaults
 from cockatoo_ml.registry.distillation import DistillSettings
-from cockatoo_ml.serving.model import TextClassifier
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +205,8 @@ def fit_features(kind: str, model_dir: Path, texts: Sequence[str], settings: Dis
 def build_student(settings: DistillSettings) -> Path:
     """Train, measure and keep the best student; writes ``<model>/student/`` (replaced whole) and returns it."""
     from cockatoo_ml.data.contract import load_processed
+    from cockatoo_ml.inference.loading import load_classifier
     from cockatoo_ml.registry.serving import serving_settings_from_env
-    from cockatoo_ml.serving.app import load_classifier
 
     check_settings(settings)
     model_dir = Path(settings.model)

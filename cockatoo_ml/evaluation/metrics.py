@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cockatoo_ml.metrics.multilabel import multilabel_metrics
+from cockatoo_ml.metrics.thresholds import best_threshold, f1_curve, threshold_grid
 from cockatoo_ml.registry import evaluation as defaults
-from cockatoo_ml.training.metrics import multilabel_metrics
-from cockatoo_ml.training.thresholds import best_threshold, f1_curve, threshold_grid
 
 ALL_SOURCES = "all"  # the group of every row, beside one group per source
 

@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, metrics_to_dict, reliability_bins
+from cockatoo_ml.metrics.plots import label_grid, save_figure
 from cockatoo_ml.registry import evaluation as defaults
-from cockatoo_ml.training.report import _label_grid, _save
 
 MODEL = "model"  # the system under test, beside the baselines' names
 CASCADE = "cascade"  # the same model served through its cascade (student first), when it has one
@@ -377,7 +377,7 @@ def plot_pr_curves(
     title: str,
 ) -> Path:
     """Precision-recall per label, one curve per system (model and baselines)."""
-    fig, axes = _label_grid(len(label_names))
+    fig, axes = label_grid(len(label_names))
     for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         for system, probs in scores.items():
@@ -391,7 +391,7 @@ def plot_pr_curves(
             ax.legend(loc="lower left")
         else:
             ax.text(0.5, 0.5, "no known positives", ha="center")
-    return _save(fig, f"Precision-recall per label ({title})", path)
+    return save_figure(fig, f"Precision-recall per label ({title})", path)
 
 
 def plot_reliability(
@@ -403,7 +403,7 @@ def plot_reliability(
     title: str,
 ) -> Path:
     """Reliability diagram per label: positive rate against mean score in each bin, one line per system."""
-    fig, axes = _label_grid(len(label_names))
+    fig, axes = label_grid(len(label_names))
     for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
         ax.set(title=name, xlabel="mean score in bin", ylabel="positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="calibrated")
@@ -414,4 +414,4 @@ def plot_reliability(
                 filled = count > 0
                 ax.plot(mean_score[filled], rate[filled], marker="o", label=system)
         ax.legend(loc="upper left")
-    return _save(fig, f"Reliability ({title}, {defaults.ECE_BINS} bins)", path)
+    return save_figure(fig, f"Reliability ({title}, {defaults.ECE_BINS} bins)", path)

@@ -16,19 +16,20 @@ from typing import Any
 
 import numpy as np
 
+from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, EVALUATION_DIR, MODEL_CARD
 from cockatoo_ml.cli import report_settings, settings_to_dict
-from cockatoo_ml.distillation.bands import cascade_agreement
 from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.evaluation.baselines import Baseline, build_baseline
 from cockatoo_ml.evaluation.data import EvalRows, rows_from_sources, rows_from_split
 from cockatoo_ml.evaluation.metrics import grouped_metrics
 from cockatoo_ml.evaluation.report import CASCADE, MODEL, EvaluationReport
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
+from cockatoo_ml.inference.bands import cascade_agreement
+from cockatoo_ml.metrics.thresholds import tune_thresholds
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.registry import paths
 from cockatoo_ml.registry.evaluation import EvaluateSettings
 from cockatoo_ml.settings import parse_args
-from cockatoo_ml.training.thresholds import tune_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +228,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(EvaluateSettings, argv, description="Evaluate a moderation model against baselines.")
     run(settings)
     return 0
+
+
+def compare_with_baselines(model_dir: Path, data_dir: Path, baselines: Sequence[str], split: str) -> None:
+    """The report of a freshly trained model beside ``baselines`` on ``split``: written to
+    ``evaluation/`` and added to the model card and ``eval_results.json``, so a model that a linear model beats
+    says so where it is published."""
+    wanted = [name for name in baselines if name != "none"]
+    if not wanted:
+        return
+    report = evaluate_model(
+        model_dir, rows_from_split(data_dir, split), baselines=wanted, train_rows=rows_from_split(data_dir, "train")
+    )
+    report.write(model_dir / EVALUATION_DIR)
+    results_path = model_dir / EVAL_RESULTS_FILE
+    results = json.loads(results_path.read_text())
+    results["baselines"] = {"split": split, "macro_pr_auc": report.macro_pr_auc_by_system(), "losses": report.losses()}
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    losses = report.losses()
+    with (model_dir / MODEL_CARD).open("a") as card:
+        card.write(
+            f"\n## Against baselines on the {split} split (PR-AUC)\n\n"
+            "Each baseline was trained on the same training rows with the same label masks "
+            f"(`evaluate.py --baseline`); the full report is in `{EVALUATION_DIR}/`.\n\n"
+            f"{report.comparison_table()}\n\n"
+            + (
+                f"**The model loses in {len(losses)} place(s).**\n"
+                if losses
+                else "The model is at or above every baseline.\n"
+            )
+        )
+    log.info("%s split against baselines (PR-AUC):\n%s", split, report.comparison_table())

@@ -3,28 +3,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import requests
 from tqdm.auto import tqdm
 
-from cockatoo_ml.errors import CockatooError, ConfigError, ModelLoadError
+from cockatoo_ml.errors import CockatooError, ConfigError
+from cockatoo_ml.inference.cascade import Cascade
+from cockatoo_ml.inference.classifier import TextClassifier
+from cockatoo_ml.inference.loading import check_model_dir, load_scorer
 from cockatoo_ml.registry import evaluation as defaults
-from cockatoo_ml.serving.model import EXPECTED_FILES, TextClassifier
-
-if TYPE_CHECKING:
-    from cockatoo_ml.serving.cascade import Cascade
 
 log = logging.getLogger(__name__)
-
-# What transformers names labels when a config has no id2label: such a model cannot be matched to data.
-_PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
 
 
 class Scorer(Protocol):
@@ -41,26 +35,6 @@ class RemoteError(CockatooError):
     """The server could not be reached or refused the evaluation's requests."""
 
 
-def check_model_dir(model_dir: Path) -> None:
-    """Fail before loading anything when a model directory lacks config.json, label names or weights."""
-    model_dir = Path(model_dir)
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        what = "does not exist" if not model_dir.exists() else "has no config.json"
-        raise ModelLoadError(f"model directory {model_dir} {what}; expected {EXPECTED_FILES}")
-    try:
-        id2label = json.loads(config_path.read_text()).get("id2label") or {}
-    except (ValueError, AttributeError) as exc:
-        raise ModelLoadError(f"{config_path} is not a JSON object ({exc})") from None
-    if not id2label or all(_PLACEHOLDER_LABEL.fullmatch(str(name)) for name in id2label.values()):
-        raise ModelLoadError(
-            f"{config_path} names no labels (id2label is missing or only LABEL_0, LABEL_1, ...); "
-            f"expected {EXPECTED_FILES}"
-        )
-    if not any(model_dir.glob("*.safetensors")) and not any(model_dir.glob("pytorch_model*.bin")):
-        raise ModelLoadError(f"model directory {model_dir} has no weights (*.safetensors); expected {EXPECTED_FILES}")
-
-
 class LocalScorer:
     """A model directory scored in this process by the server's own loader and ``TextClassifier``; with the
     server's cascade (``cascade``) when the directory has a ``student/`` and COCKATOO_CASCADE is not off."""
@@ -72,13 +46,9 @@ class LocalScorer:
         if classifier is None:
             check_model_dir(self.model_dir)
             from cockatoo_ml.registry.serving import serving_settings_from_env
-            from cockatoo_ml.serving.app import load_classifier
-            from cockatoo_ml.serving.cascade import load_cascade
 
             # The server's settings (COCKATOO_* environment included): same windows, precision, threads and tiers.
-            settings = serving_settings_from_env(model_dir=self.model_dir)
-            classifier = load_classifier(settings)
-            cascade = load_cascade(self.model_dir, settings.cascade == "on", classifier)
+            classifier, cascade = load_scorer(serving_settings_from_env(model_dir=self.model_dir))
         self.classifier = classifier
         self.cascade = cascade
         self.name = self.model_dir.name
@@ -107,10 +77,7 @@ class LocalScorer:
         alone: list[bool] = []
         chunk = defaults.SCORE_CHUNK_TEXTS
         for start in range(0, len(texts), chunk):
-            plan = self.cascade.plan(self.classifier, texts[start : start + chunk])
-            scored = self.classifier.score(plan.model_windows)
-            model = np.array([result.scores for result in scored]).reshape(-1, len(self.labels))
-            for score, tier in plan.finish(model):
+            for score, tier in self.cascade.score(self.classifier, texts[start : start + chunk]):
                 scores.append(np.asarray(score.scores))
                 alone.append(tier == "student")
         if not scores:

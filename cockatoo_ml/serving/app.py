@@ -41,13 +41,8 @@ from werkzeug.exceptions import (
 
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
-from cockatoo_ml.logging import configure_logging, escape_for_log
-from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
-from cockatoo_ml.serving import protocol
-from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
-from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
-from cockatoo_ml.serving.cascade import Cascade, Tier, TieredScorer, load_cascade
-from cockatoo_ml.serving.model import (
+from cockatoo_ml.inference.cascade import Cascade, Tier, load_cascade
+from cockatoo_ml.inference.classifier import (
     ReadyCallback,
     ScoreItem,
     TextClassifier,
@@ -55,7 +50,15 @@ from cockatoo_ml.serving.model import (
     UnknownLabelError,
     first_line,
 )
-from cockatoo_ml.serving.runtime import HeapTrimmer, thread_plan
+from cockatoo_ml.inference.decisions import decide
+from cockatoo_ml.inference.loading import load_classifier, model_thread_plan
+from cockatoo_ml.inference.runtime import HeapTrimmer
+from cockatoo_ml.logging import configure_logging, escape_for_log
+from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
+from cockatoo_ml.serving import protocol
+from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
+from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
+from cockatoo_ml.serving.cascade import TieredScorer
 from cockatoo_ml.serving.schemas import (
     THRESHOLD_TAGS,
     BatchRequest,
@@ -182,42 +185,23 @@ def build_prediction(
     text: str, score: TextScore, labels: Sequence[str], thresholds: dict[str, float], tier: Tier = "model"
 ) -> Prediction:
     """The seed's response shape from one text's scores; thresholds compare the unrounded scores."""
-    top = max(range(len(labels)), key=score.scores.__getitem__) if labels else None
+    decision = decide(score.scores, labels, thresholds)
     return Prediction(
         text=text,
-        predictions={label: round(value, SCORE_DECIMALS) for label, value in zip(labels, score.scores, strict=True)},
-        positive_labels=[
-            label for label, value in zip(labels, score.scores, strict=True) if value >= thresholds[label]
-        ],
-        top_label=labels[top] if top is not None else None,
-        max_score=round(score.scores[top], SCORE_DECIMALS) if top is not None else None,
+        predictions={label: round(value, SCORE_DECIMALS) for label, value in decision.scores.items()},
+        positive_labels=decision.positive_labels,
+        flagged=decision.flagged,
+        top_label=decision.top_label,
+        max_score=round(decision.max_score, SCORE_DECIMALS) if decision.max_score is not None else None,
         windows=score.windows,
         tier=tier,
     )
 
 
-def load_classifier(settings: ServingSettings) -> TextClassifier:
-    """The model in ``settings.model_dir`` as the server scores with it (precision, windows, thread plan)."""
-    model_threads, torch_threads = _thread_plan(settings)
-    return TextClassifier.load(
-        settings.model_dir,
-        max_window_tokens=settings.max_window_tokens,
-        window_overlap=settings.window_overlap,
-        max_batch_tokens=settings.micro_batch_tokens,
-        torch_threads=torch_threads,
-        parallel_passes=model_threads,
-        dtype=settings.dtype,
-    )
-
-
-def _thread_plan(settings: ServingSettings) -> tuple[int, int]:
-    return thread_plan(settings.model_threads, settings.torch_threads, processes=settings.worker_processes)
-
-
 def create_app(settings: ServingSettings | None = None, classifier: TextClassifier | None = None) -> Quart:
     """The API serving ``classifier`` (default: the model in ``settings.model_dir``, loaded now, once)."""
     settings = settings or serving_settings_from_env()
-    model_threads, torch_threads = _thread_plan(settings)
+    model_threads, torch_threads = model_thread_plan(settings)
     if classifier is None:
         classifier = load_classifier(settings)
     app = Quart(__name__, static_folder=str(swagger_ui_path), static_url_path=DOCS_ASSETS_PATH)

@@ -115,6 +115,9 @@ class Prediction(BaseModel):
     text: str
     predictions: dict[str, float] = Field(description="Every label's score (probability), rounded to 4 places.")
     positive_labels: list[str] = Field(description="Labels whose score reaches its threshold.")
+    flagged: bool = Field(
+        description="Whether any label (`unsafe` included, where the model has it) reaches its threshold."
+    )
     top_label: str | None
     max_score: float | None
     windows: int = Field(description="Overlapping windows the text was scored in (1 unless it was long).")

@@ -6,61 +6,28 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; training machines have no display
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
+from cockatoo_ml.artifacts import MODEL_CARD
 from cockatoo_ml.data.contract import SourceCredit
-from cockatoo_ml.training.thresholds import f1_curve, threshold_grid
+from cockatoo_ml.metrics.plots import known_rows, label_axes, label_grid, save_figure
+from cockatoo_ml.metrics.thresholds import f1_curve, threshold_grid
 
 PLOTS_DIR = "plots"
 PR_CURVES_PNG = "pr_curves.png"
 F1_THRESHOLD_PNG = "f1_vs_threshold.png"
-MODEL_CARD = "README.md"
 AT_DEFAULT, AT_TUNED = "at_0.5", "at_tuned"  # keys of eval_results.json per split
-
-
-def _known_rows(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.asarray(mask)[:, j] > 0
-    return np.asarray(probs)[rows, j], np.asarray(labels)[rows, j] > 0.5
-
-
-def _label_grid(n: int) -> tuple[plt.Figure, np.ndarray]:
-    cols = min(n, 2)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()
-
-
-def _axes(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-
-
-def _save(fig: plt.Figure, title: str, path: Path) -> Path:
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def plot_pr_curves(
     probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, label_names: Sequence[str], path: Path, split: str
 ) -> Path:
     """One precision-recall curve per label, on the label's known rows."""
-    fig, axes = _label_grid(len(label_names))
+    fig, axes = label_grid(len(label_names))
     for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
-        scores, truth = _known_rows(probs, labels, mask, j)
-        _axes(ax, name, "recall", "precision")
+        scores, truth = known_rows(probs, labels, mask, j)
+        label_axes(ax, name, "recall", "precision")
         if truth.any():
             precision, recall, _ = precision_recall_curve(truth, scores)
             ax.plot(recall, precision)
@@ -68,7 +35,7 @@ def plot_pr_curves(
             ax.legend(loc="lower left")
         else:
             ax.text(0.5, 0.5, "no known positives", ha="center")
-    return _save(fig, f"Precision-recall per label ({split})", path)
+    return save_figure(fig, f"Precision-recall per label ({split})", path)
 
 
 def plot_f1_vs_threshold(
@@ -82,15 +49,15 @@ def plot_f1_vs_threshold(
 ) -> Path:
     """F1 against the decision threshold per label, with the tuned threshold and 0.5 marked."""
     grid = threshold_grid()
-    fig, axes = _label_grid(len(label_names))
+    fig, axes = label_grid(len(label_names))
     for j, (name, ax) in enumerate(zip(label_names, axes, strict=False)):
-        scores, truth = _known_rows(probs, labels, mask, j)
+        scores, truth = known_rows(probs, labels, mask, j)
         ax.plot(grid, f1_curve(scores, truth, grid))
         ax.axvline(0.5, linestyle=":", color="grey", label="0.5")
         ax.axvline(thresholds[name], color="red", label=f"tuned {thresholds[name]:.2f}")
-        _axes(ax, name, "threshold", "F1")
+        label_axes(ax, name, "threshold", "F1")
         ax.legend(loc="lower left")
-    return _save(fig, f"F1 vs threshold ({split})", path)
+    return save_figure(fig, f"F1 vs threshold ({split})", path)
 
 
 def write_plots(

@@ -38,8 +38,9 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from cockatoo_ml.artifacts import DEFAULT_THRESHOLD, EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
-from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.metrics.multilabel import multilabel_metrics, sigmoid
+from cockatoo_ml.metrics.thresholds import tune_thresholds
 from cockatoo_ml.modeling import (
     MeanPoolingClassifier,
     freeze_bottom_layers,
@@ -55,24 +56,21 @@ from cockatoo_ml.registry.training import RESUME_LATEST, TrainSettings
 from cockatoo_ml.settings import parse_args, world_size
 from cockatoo_ml.training.devices import precision_flags, precision_name
 from cockatoo_ml.training.loss import MultiLabelLoss, pos_weight_from_known
-from cockatoo_ml.training.metrics import TrainerMetrics, multilabel_metrics, sigmoid
+from cockatoo_ml.training.metrics import TrainerMetrics
 from cockatoo_ml.training.probe import init_head_from_probe
 from cockatoo_ml.training.report import (
     AT_DEFAULT,
     AT_TUNED,
-    MODEL_CARD,
     metrics_table,
     write_model_card,
     write_plots,
 )
 from cockatoo_ml.training.telemetry import telemetry_from_env
-from cockatoo_ml.training.thresholds import tune_thresholds
 from cockatoo_ml.training.tokenize import LENGTH_COLUMN, MultiLabelCollator, length_order, tokenize_dataset
 
 log = logging.getLogger(__name__)
 
 NOT_RECORDED = "not recorded (prepared before prepare_data.py recorded licences; prepare it again)"
-EVALUATION_DIR = "evaluation"  # in the model directory: the evaluation stage's report against the baselines
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> TrainSettings:
@@ -389,7 +387,6 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
             _label_stats(dataset["train"], label_names, pos_weight),
             training_data,
         )
-        _compare_with_baselines(staged, data_dir, settings.baselines, "test" if "test" in dataset else "validation")
         swap_into_place(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
         log.info(
@@ -399,8 +396,6 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
         )
         log.info("model directory ready: %s", settings.output_dir)
     trainer.accelerator.wait_for_everyone()
-    if settings.student and trainer.is_world_process_zero():
-        build_student(DistillSettings(model=settings.output_dir, data=data_dir))
     return settings.output_dir
 
 
@@ -490,40 +485,6 @@ def _write_model_dir(
     )
 
 
-def _compare_with_baselines(model_dir: Path, data_dir: Path, baselines: Sequence[str], split: str) -> None:
-    """The evaluation stage's report of the finished model beside ``baselines`` on ``split``: written to
-    ``evaluation/`` and added to the model card and ``eval_results.json``, so a model that a linear model beats
-    says so where it is published."""
-    wanted = [name for name in baselines if name != "none"]
-    if not wanted:
-        return
-    from cockatoo_ml.evaluation.data import rows_from_split
-    from cockatoo_ml.evaluation.run import evaluate_model
-
-    report = evaluate_model(
-        model_dir, rows_from_split(data_dir, split), baselines=wanted, train_rows=rows_from_split(data_dir, "train")
-    )
-    report.write(model_dir / EVALUATION_DIR)
-    results_path = model_dir / EVAL_RESULTS_FILE
-    results = json.loads(results_path.read_text())
-    results["baselines"] = {"split": split, "macro_pr_auc": report.macro_pr_auc_by_system(), "losses": report.losses()}
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
-    losses = report.losses()
-    with (model_dir / MODEL_CARD).open("a") as card:
-        card.write(
-            f"\n## Against baselines on the {split} split (PR-AUC)\n\n"
-            "Each baseline was trained on the same training rows with the same label masks "
-            f"(`evaluate.py --baseline`); the full report is in `{EVALUATION_DIR}/`.\n\n"
-            f"{report.comparison_table()}\n\n"
-            + (
-                f"**The model loses in {len(losses)} place(s).**\n"
-                if losses
-                else "The model is at or above every baseline.\n"
-            )
-        )
-    log.info("%s split against baselines (PR-AUC):\n%s", split, report.comparison_table())
-
-
 def _remove_checkpoints(checkpoints: Path) -> None:
     """The finished model holds the best weights, so its checkpoints are spent; TensorBoard logs stay."""
     if not checkpoints.is_dir():
@@ -587,12 +548,3 @@ def max_metric_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
         for metric in set(a.get(key, {})) & set(b.get(key, {}))
     ]
     return max(diffs, default=0.0)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    settings = parse_settings(argv)
-    if settings.eval_only:
-        evaluate_model_dir(settings)
-    else:
-        train(settings)
-    return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cockatoo_ml.distillation.bands import Band, BandRule, bands_from_dict, cascade_agreement, sure, sure_bands
+from cockatoo_ml.inference.bands import Band, bands_from_dict, cascade_agreement, sure
+
+from cockatoo_ml.distillation.bands import BandRule, sure_bands
 
 
 def test_bands_are_the_widest_runs_that_agree_often_enough() -> None:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import bands_from_dict, sure
+from cockatoo_ml.inference.bands import bands_from_dict, sure
 from cockatoo_ml.distillation.run import main
-from cockatoo_ml.distillation.students import Student
+from cockatoo_ml.inference.students import Student
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 
 
 @pytest.fixture(autouse=True)
@@ -175,15 +175,16 @@ def test_a_dataset_with_other_labels_is_refused(model_copy: Path, tmp_path: Path
 def test_train_text_student_builds_the_student_at_the_end_of_training(
     tiny_processed_dir: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cockatoo_ml.pipeline import train_and_distill
     from cockatoo_ml.registry import distillation
-    from cockatoo_ml.training.run import parse_settings, train
+    from cockatoo_ml.training.run import parse_settings
 
     monkeypatch.setattr(distillation, "CANDIDATES", ("tfidf",))  # the static one is tested above; this is quicker
 
     out = tmp_path / "model"
     args = ["--data", str(tiny_processed_dir), "--base-model", str(tiny_model_dir), "--output-dir", str(out),
             "--batch-size", "8", "--max-steps", "2", "--seed", "0", "--student"]
-    train(parse_settings(args))
+    train_and_distill(parse_settings(args))
     report = json.loads((out / "student" / "cascade.json").read_text())
     assert report["teacher"]["data"] == str(tiny_processed_dir) and report["student"] == "tfidf"
     assert set(report["bands"]) == {"scam", "violence", "nsfw", "harassment"}

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from cockatoo_ml.distillation.bands import Band, bands_from_dict, sure
+from cockatoo_ml.inference.bands import Band, bands_from_dict, sure
 from cockatoo_ml.distillation.run import write_student_dir
-from cockatoo_ml.distillation.students import Student, TfidfFeatures
+from cockatoo_ml.inference.students import Student, TfidfFeatures
 from cockatoo_ml.evaluation.data import EvalRows, rows_from_split
 from cockatoo_ml.evaluation.report import CASCADE, LOSS_MARK, MODEL
 from cockatoo_ml.evaluation.run import StudentAnswers, cascade_comparison, evaluate_scores
 from cockatoo_ml.evaluation.scoring import LocalScorer
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 from tests.evaluation.test_run import evaluate
 
 

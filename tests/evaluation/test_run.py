@@ -18,7 +18,7 @@ from cockatoo_ml.data.contract import features, save_processed
 from cockatoo_ml.evaluation.data import rows_from_split
 from cockatoo_ml.evaluation.report import MODEL
 from cockatoo_ml.evaluation.run import evaluate_model, main
-from cockatoo_ml.training.thresholds import tune_thresholds
+from cockatoo_ml.metrics.thresholds import tune_thresholds
 from tests.conftest import LABELS, REPO_ROOT, make_rows
 from tests.evaluation.conftest import API_KEY
 from cockatoo_ml.serving.launch import ServerProcess

@@ -12,9 +12,10 @@ import pytest
 
 from cockatoo_ml.errors import ConfigError, ModelLoadError
 from cockatoo_ml.evaluation import scoring
-from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteError, RemoteScorer, check_model_dir, parse_headers
+from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteError, RemoteScorer, parse_headers
+from cockatoo_ml.inference.loading import check_model_dir
 from cockatoo_ml.serving.launch import ServerProcess, free_port
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 from tests.conftest import EXAMPLES
 from tests.evaluation.conftest import API_KEY
 

@@ -12,7 +12,7 @@ from quart.typing import TestClientProtocol
 
 from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
-from cockatoo_ml.serving.model import TextClassifier, TextScore
+from cockatoo_ml.inference.classifier import TextClassifier, TextScore
 
 
 class GatedClassifier(TextClassifier):
@@ -28,11 +28,6 @@ class GatedClassifier(TextClassifier):
         if not self.gate.wait(timeout=30):
             raise TimeoutError("test never opened the gate")
         return super().score(texts, ready)
-
-
-@pytest.fixture(scope="session")
-def tiny_classifier(tiny_model_dir: Path) -> TextClassifier:
-    return TextClassifier.load(tiny_model_dir, dtype="float32")  # exact comparisons with reference passes
 
 
 @pytest.fixture

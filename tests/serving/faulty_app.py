@@ -12,7 +12,7 @@ from cockatoo_ml.errors import CockatooError
 from cockatoo_ml.logging import configure_logging
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
-from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
+from cockatoo_ml.inference.classifier import ReadyCallback, TextClassifier, TextScore
 
 
 class FaultyClassifier(TextClassifier):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
-from cockatoo_ml.serving.model import ReadyCallback, TextClassifier, TextScore
+from cockatoo_ml.inference.classifier import ReadyCallback, TextClassifier, TextScore
 
 
 class SlowClassifier(TextClassifier):

@@ -10,7 +10,7 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 from cockatoo_ml.serving.schemas import VISIBLE_CHARACTER, BatchRequest
 from tests.serving.conftest import GatedClassifier
 
@@ -67,6 +67,7 @@ async def test_threshold_forms(client, tiny_classifier: TextClassifier, threshol
         positive = [l for l in tiny_classifier.labels if l in tuned or l == "nsfw"]
     body = await (await client.post("/predict", json={"text": text, "threshold": threshold})).get_json()
     assert body["positive_labels"] == positive
+    assert body["flagged"] is bool(positive)  # any label at its threshold flags the text (the tiny model has no unsafe)
 
 
 async def test_batch_keeps_input_order_and_matches_predict(client) -> None:
@@ -369,7 +370,7 @@ SAME_ANSWER_POOL = [
 async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_client, make_settings) -> None:
     import random
 
-    from cockatoo_ml.serving.app import load_classifier
+    from cockatoo_ml.inference.loading import load_classifier
 
     settings = make_settings()
     assert settings.dtype == "float32"  # the default precision is the batch-invariant one

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from quart.typing import TestClientProtocol as QuartClient
 
-from cockatoo_ml.distillation.bands import Band
+from cockatoo_ml.inference.bands import Band
 from cockatoo_ml.distillation.run import write_student_dir
-from cockatoo_ml.distillation.students import Student, TfidfFeatures
+from cockatoo_ml.inference.students import Student, TfidfFeatures
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app, create_app_from_env
-from cockatoo_ml.serving.model import ReadyCallback, ScoreItem, TextClassifier, TextScore
+from cockatoo_ml.inference.classifier import ReadyCallback, ScoreItem, TextClassifier, TextScore
 
 SURE = "sunshine over the quiet harbour"  # the hand-made student scores it ~0.001 on every label: inside the bands
 UNSURE = "storm warning for the coast"  # ~0.5 on every label: outside the bands
@@ -105,7 +105,7 @@ async def test_a_sure_text_never_reaches_the_transformer_and_an_unsure_one_alway
 async def test_a_batch_mixes_tiers_in_input_order_and_metrics_count_them(
     clean_env, cascade_dir: Path, spy: SpyClassifier
 ) -> None:
-    from cockatoo_ml.serving.cascade import Cascade
+    from cockatoo_ml.inference.cascade import Cascade
 
     texts = [SURE, UNSURE, LONG_SURE, LONG_MIXED, SURE]
     plan = Cascade.load(cascade_dir / "student", spy).plan(spy, texts)
@@ -130,7 +130,7 @@ async def test_a_batch_mixes_tiers_in_input_order_and_metrics_count_them(
 async def test_a_long_text_keeps_each_labels_maximum_over_student_and_transformer_windows(
     clean_env, cascade_dir: Path, spy: SpyClassifier
 ) -> None:
-    from cockatoo_ml.serving.cascade import Cascade
+    from cockatoo_ml.inference.cascade import Cascade
 
     cascade = Cascade.load(cascade_dir / "student", spy)
     plan = cascade.plan(spy, [LONG_MIXED])
@@ -201,7 +201,7 @@ def _edit_report(folder: Path, change) -> None:  # noqa: ANN001
 
 def test_a_tokenizer_without_offsets_cannot_serve_a_cascade(cascade_dir: Path, tiny_classifier: TextClassifier) -> None:
     from cockatoo_ml.errors import ModelLoadError
-    from cockatoo_ml.serving.cascade import Cascade
+    from cockatoo_ml.inference.cascade import Cascade
 
     slow = SpyClassifier(tiny_classifier)
     slow.tokenizer = type("SlowTokenizer", (), {"is_fast": False})()
@@ -240,7 +240,7 @@ def test_a_broken_student_stops_start_up_with_one_line(clean_env, cascade_dir: P
 def test_any_unicode_is_cut_into_the_transformers_windows_and_scored_by_the_student(
     cascade_dir: Path, tiny_classifier, texts
 ) -> None:
-    from cockatoo_ml.serving.cascade import Cascade, Plan
+    from cockatoo_ml.inference.cascade import Cascade, Plan
 
     cascade = Cascade.load(cascade_dir / "student", tiny_classifier)
     plan = cascade.plan(tiny_classifier, texts)

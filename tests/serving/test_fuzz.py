@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis import Case
 from schemathesis.generation.modes import GenerationMode
 
-from cockatoo_ml.serving.model import TextClassifier
+from cockatoo_ml.inference.classifier import TextClassifier
 from cockatoo_ml.serving.launch import ServerProcess, free_port, server_environment
 
 pytestmark = pytest.mark.slow

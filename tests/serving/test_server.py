@@ -93,7 +93,7 @@ def _batches_scored(server: ServerProcess) -> float:
 
 
 def test_workers_share_the_cores_instead_of_each_taking_all(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from cockatoo_ml.serving.runtime import thread_plan
+    from cockatoo_ml.inference.runtime import thread_plan
 
     env = server_environment(os.environ, COCKATOO_MODEL_DIR=str(tiny_model_dir))
     two = ServerProcess.start_api(free_port(), tmp_path / "two.log", env, workers=2).wait_ready()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cockatoo_ml.data.contract import SourceCredit
-from cockatoo_ml.training.metrics import multilabel_metrics
+from cockatoo_ml.metrics.multilabel import multilabel_metrics
 from cockatoo_ml.training.report import (
     AT_DEFAULT,
     AT_TUNED,

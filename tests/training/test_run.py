@@ -18,6 +18,7 @@ from cockatoo_ml.cli import run_main
 from cockatoo_ml.data.contract import SourceCredit, features, load_processed, save_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED
+from cockatoo_ml.pipeline import train_and_distill
 from cockatoo_ml.training.run import (
     NOT_RECORDED,
     _training_data,
@@ -91,7 +92,8 @@ def trained_run(
             env.setenv("METRICS_WEBHOOK_URL", module_server.url("/train"))
             env.setenv("METRICS_VALIDATION_WEBHOOK_URL", module_server.url("/eval"))
             env.setenv("METRICS_API_KEY", "secret-key")
-            model = train(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8")))
+            # As train_text.py runs it: training, then the baselines beside the model (the evaluation stage).
+            model = train_and_distill(parse_settings(tiny_args(tiny_processed_dir, tiny_model_dir, out, "--max-steps", "8")))
     finally:
         logging.getLogger().removeHandler(warnings)
     return model, warnings.messages

@@ -7,7 +7,9 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 from transformers import EvalPrediction
 
-from cockatoo_ml.training.metrics import TrainerMetrics, multilabel_metrics
+from cockatoo_ml.training.metrics import TrainerMetrics
+
+from cockatoo_ml.metrics.multilabel import multilabel_metrics
 
 NAMES = ("a", "b")
 

@@ -1,4 +1,4 @@
-"""Student features and heads (cockatoo_ml/distillation/students.py): fit, score, save, load."""
+"""Student features and heads (cockatoo_ml/inference/students.py): fit, score, save, load."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from cockatoo_ml.distillation.students import (
+from cockatoo_ml.inference.students import (
     Student,
     TfidfFeatures,
     _tfidf_pair,
@@ -44,7 +44,7 @@ def test_serving_a_student_never_imports_scikit_learn(tmp_path: Path) -> None:
     import sys
 
     Student.fit(TfidfFeatures.fit(TEXTS), TEXTS, np.full((len(TEXTS), 1), 0.3), ["violence"]).save(tmp_path)
-    code = ("import sys; from pathlib import Path; from cockatoo_ml.distillation.students import Student; "
+    code = ("import sys; from pathlib import Path; from cockatoo_ml.inference.students import Student; "
             f"Student.load(Path({str(tmp_path)!r})).scores(['a text']); print('sklearn' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.serving.model import TextClassifier
-from cockatoo_ml.serving.runtime import HeapTrimmer, load_in_precision, precision_of, resolve_dtype, thread_plan
+from cockatoo_ml.inference.classifier import TextClassifier
+from cockatoo_ml.inference.runtime import HeapTrimmer, load_in_precision, precision_of, resolve_dtype, thread_plan
 
 TEXTS = [
     "hi",

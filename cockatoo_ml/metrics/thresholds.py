@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cockatoo_ml.artifacts import DEFAULT_THRESHOLD
+from cockatoo_ml.metrics.multilabel import f1_from_counts
 from cockatoo_ml.registry import training as defaults
-from cockatoo_ml.training.metrics import f1_from_counts
 
 
 def threshold_grid(step: float = defaults.THRESHOLD_GRID_STEP) -> np.ndarray:

@@ -27,9 +27,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
+from cockatoo_ml.inference.runtime import load_in_precision, precision_of
 from cockatoo_ml.modeling import MeanPoolingClassifier
 from cockatoo_ml.registry.serving import MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
-from cockatoo_ml.serving.runtime import load_in_precision, precision_of
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """How the served model uses the machine: its precision (dtype), how the cores are shared between forward
 passes, and handing freed heap memory back to the operating system.
 
-``serving/model.py`` decides *what* is computed (windows, packing, scores); this module decides *how*, and holds
+``classifier.py`` decides *what* is computed (windows, packing, scores); this module decides *how*, and holds
 the measurements behind each choice.
 """
 

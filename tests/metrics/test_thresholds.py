@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cockatoo_ml.training.thresholds import best_threshold, f1_curve, threshold_grid, tune_thresholds
+from cockatoo_ml.metrics.thresholds import best_threshold, f1_curve, threshold_grid, tune_thresholds
 
 
 def test_grid_spans_open_unit_interval() -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.serving.model import TextClassifier, UnknownLabelError
+from cockatoo_ml.inference.classifier import TextClassifier, UnknownLabelError
 
 TEXTS = [
     "hi",
