@@ -7,9 +7,12 @@ Shared by training (builds and saves it) and serving / evaluation (load it). Two
   token through a pooler that sentence training never tuned throws that away (issue 9).
 - ``cls``: the architecture's own ``AutoModelForSequenceClassification`` head (first token, pooler, linear).
 
-A ``mean`` model directory holds the encoder's ``config.json`` (with ``id2label``, ``problem_type`` and
-``cockatoo_pooling``) and one ``model.safetensors`` with the encoder and the head; ``load_classifier`` reads
-both kinds, so the server never needs to be told which one it got.
+The ``mean`` model is defined in ``hf_modeling/modeling_cockatoo.py``, the file ``save_pretrained`` copies into
+every such directory (with ``auto_map`` in ``config.json``) so that transformers loads it with
+``trust_remote_code=True``; this module only builds and loads it. ``load_classifier`` reads every kind of
+directory, so the server never needs to be told which one it got: a ``cls`` checkpoint, a ``mean`` one with
+``model_type: cockatoo``, and a ``mean`` one written before that file existed (the encoder's own
+``config.json`` with ``cockatoo_pooling: mean``, the same weight names).
 """
 
 from __future__ import annotations
@@ -17,70 +20,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
+from safetensors import SafetensorError
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PreTrainedModel
 
-POOLING_KEY = "cockatoo_pooling"  # in config.json; absent in a plain Hugging Face checkpoint
+from cockatoo_ml.hf_modeling.modeling_cockatoo import POOLING_KEY, CockatooConfig, CockatooForSequenceClassification
+
+# The package's name for the mean-pooling classifier (a PreTrainedModel since issue 21).
+MeanPoolingClassifier = CockatooForSequenceClassification
+# In this process the mean model is local code, as BERT is: the Auto classes, and AutoTokenizer (which reads
+# config.json first), load such a directory without trust_remote_code, and never stop to ask for it (transformers
+# prompts on a terminal for 15 s) nor run the copy of the code inside it.
+AutoConfig.register(CockatooConfig.model_type, CockatooConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(CockatooConfig, CockatooForSequenceClassification, exist_ok=True)
 WEIGHTS_FILE = "model.safetensors"
 Pooling = Literal["mean", "cls"]
 POOLINGS: tuple[str, ...] = ("mean", "cls")
-
-
-class MeanPoolingClassifier(torch.nn.Module):
-    """Encoder -> mean of the unmasked token states -> dropout -> linear layer (one logit per label)."""
-
-    main_input_name = "input_ids"
-
-    def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float | None = None) -> None:
-        super().__init__()
-        self.encoder = encoder
-        config: PretrainedConfig = encoder.config
-        config.num_labels = num_labels
-        setattr(config, POOLING_KEY, "mean")
-        self.config = config
-        rate = dropout if dropout is not None else getattr(config, "hidden_dropout_prob", 0.1)
-        self.dropout = torch.nn.Dropout(float(rate or 0.0))
-        self.classifier = torch.nn.Linear(config.hidden_size, num_labels)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.classifier.weight.dtype
-
-    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        """The text's representation the head reads: mean of its token states (padding left out)."""
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **inputs).last_hidden_state
-        return mean_pool(states, attention_mask)
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        **_: Any,
-    ) -> SequenceClassifierOutput:
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        features = self.pooled(input_ids, attention_mask, **extra)
-        return SequenceClassifierOutput(logits=self.classifier(self.dropout(features.to(self.classifier.weight.dtype))))
-
-    def save_pretrained(self, folder: str | Path, **_: Any) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(folder)
-        # contiguous copies: safetensors refuses shared or strided storage
-        save_file(
-            {k: v.detach().contiguous() for k, v in self.state_dict().items()},
-            str(folder / WEIGHTS_FILE),
-            metadata={"format": "pt"},
-        )
-
-
-def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 def new_classifier(
@@ -96,9 +53,8 @@ def new_classifier(
         return AutoModelForSequenceClassification.from_pretrained(
             base, num_labels=len(label_names), ignore_mismatched_sizes=True, dtype=dtype, **label_info
         )
-    config = AutoConfig.from_pretrained(base, num_labels=len(label_names), **label_info)
-    encoder = _without_pooler(AutoModel.from_pretrained(base, config=config, dtype=dtype))
-    return MeanPoolingClassifier(encoder, len(label_names))
+    encoder = AutoModel.from_pretrained(base, dtype=dtype)
+    return MeanPoolingClassifier(CockatooConfig(encoder=encoder.config, **label_info), encoder=encoder)
 
 
 def set_dropout(model: torch.nn.Module, rate: float) -> int:
@@ -124,9 +80,7 @@ def freeze_bottom_layers(model: torch.nn.Module, layers: int) -> tuple[int, int]
         raise ValueError(f"cannot freeze {layers} layers")
     total = sum(p.numel() for p in model.parameters())
     if layers:
-        encoder: torch.nn.Module = (
-            model.encoder if isinstance(model, MeanPoolingClassifier) else getattr(model, "base_model", model)
-        )
+        encoder: torch.nn.Module = getattr(model, "base_model", model)
         stack = _layer_stack(encoder)
         if layers > len(stack):
             raise ValueError(f"cannot freeze {layers} layers: the encoder has {len(stack)}")
@@ -148,44 +102,49 @@ def _layer_stack(encoder: torch.nn.Module) -> torch.nn.ModuleList:
     raise ValueError(f"cannot find the {count} transformer layers of {type(encoder).__name__}")
 
 
-def _without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
-    # BERT-like encoders carry a [CLS] pooler that mean pooling never reads: drop it (fewer weights, and no
-    # parameters without gradients in distributed training). Their forward skips a pooler that is None.
-    if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
-    return encoder
-
-
 def pooling_of(model_dir: Path) -> str:
     """``mean`` or ``cls``, read from ``config.json`` (a plain Hugging Face checkpoint is ``cls``)."""
     config = json.loads((Path(model_dir) / "config.json").read_text())
     return str(config.get(POOLING_KEY, "cls"))
 
 
-def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel | MeanPoolingClassifier:
+def load_classifier(model_dir: Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """The classifier saved in ``model_dir`` (either architecture), in ``dtype``, in eval mode.
 
-    Raises what ``from_pretrained`` raises (OSError, ValueError, ...) for a broken directory; callers turn that
-    into their own error."""
+    Raises what ``from_pretrained`` raises (OSError, ValueError, ...) for a broken directory, OSError for an
+    unreadable weights file and ValueError for weights that do not fit the config; callers turn that into their
+    own error."""
     model_dir = Path(model_dir)
     pooling = pooling_of(model_dir)
-    if pooling == "cls":
-        return AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).eval()
-    if pooling != "mean":
+    if pooling not in POOLINGS:
         raise ValueError(f"{POOLING_KEY}={pooling!r} in config.json; this version reads {', '.join(POOLINGS)}")
-    config = AutoConfig.from_pretrained(model_dir)
-    encoder = _without_pooler(AutoModel.from_config(config))
-    model = MeanPoolingClassifier(encoder, config.num_labels)
-    weights = model_dir / WEIGHTS_FILE
-    if not weights.is_file():
-        raise OSError(f"no {WEIGHTS_FILE} in {model_dir}")
     try:
-        state = load_file(str(weights))
-    except Exception as exc:  # safetensors raises its own error type for a truncated or foreign file
-        raise OSError(f"cannot read {weights}: {exc}") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights} does not match its config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    return model.to(dtype).eval()
+        if pooling == "cls":
+            return AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).eval()
+        return _load_mean(model_dir, dtype)
+    except SafetensorError as exc:  # safetensors' own error type, for a truncated or foreign file
+        raise OSError(f"cannot read the weights in {model_dir}: {exc}") from None
+
+
+def _load_mean(model_dir: Path, dtype: torch.dtype) -> PreTrainedModel:
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        raise OSError(f"no {WEIGHTS_FILE} in {model_dir}")
+    # The package's own class, not the copy in the directory: the server runs no code that a directory brings.
+    model, info = MeanPoolingClassifier.from_pretrained(
+        model_dir, config=_mean_config(model_dir), dtype=dtype, output_loading_info=True
+    )
+    wrong = {key: sorted(map(str, info[key]))[:3] for key in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(key)}
+    if wrong:  # from_pretrained only warns, and would serve a randomly initialised head or encoder
+        raise ValueError(f"{model_dir / WEIGHTS_FILE} does not match its config.json ({wrong})")
+    return model.eval()
+
+
+def _mean_config(model_dir: Path) -> CockatooConfig:
+    """The config of a mean-pooling directory, whichever version wrote it."""
+    if json.loads((model_dir / "config.json").read_text()).get("model_type") == CockatooConfig.model_type:
+        return CockatooConfig.from_pretrained(model_dir)
+    # Written before modeling_cockatoo.py: the encoder's own config, carrying the labels.
+    encoder = AutoConfig.from_pretrained(model_dir)
+    return CockatooConfig(
+        encoder=encoder, id2label=encoder.id2label, label2id=encoder.label2id, problem_type=encoder.problem_type
+    )

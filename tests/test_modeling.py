@@ -15,11 +15,11 @@ from cockatoo_ml.modeling import (
     MeanPoolingClassifier,
     freeze_bottom_layers,
     load_classifier,
-    mean_pool,
     new_classifier,
     pooling_of,
     set_dropout,
 )
+from cockatoo_ml.hf_modeling.modeling_cockatoo import mean_pool
 from cockatoo_ml.inference.classifier import TextClassifier
 
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from cockatoo_ml.artifacts import SETTINGS_FILE
 from cockatoo_ml.errors import ConfigError, ModelLoadError
 from cockatoo_ml.evaluation.data import EvalRows
-from cockatoo_ml.modeling import mean_pool
+from cockatoo_ml.hf_modeling.modeling_cockatoo import mean_pool
 from cockatoo_ml.registry import evaluation as defaults
 from cockatoo_ml.registry.models import resolve_base_model
 

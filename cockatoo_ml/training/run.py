@@ -362,10 +362,9 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
     if trainer.is_world_process_zero():
         shutil.rmtree(staged, ignore_errors=True)  # a leftover of an interrupted earlier run
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(staged))  # model, config.json (id2label, problem type) and tokenizer
-    if trainer.is_world_process_zero() and not (staged / "config.json").is_file():
-        # A mean-pooling classifier is no PreTrainedModel: the Trainer saved its weights, the config is ours.
-        trainer.accelerator.unwrap_model(trainer.model).config.save_pretrained(staged)
+    # model, config.json (id2label, problem type), tokenizer, and for a mean-pooling model the modeling_cockatoo.py
+    # that transformers runs with trust_remote_code
+    trainer.save_model(str(staged))
     if trainer.is_world_process_zero():
         thresholds = tune_thresholds(*predictions["validation"], label_names)
         results: dict[str, Any] = {
