@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from safetensors import SafetensorError
@@ -44,7 +44,7 @@ def new_classifier(
     base: str, label_names: Sequence[str], pooling: Pooling, dtype: torch.dtype = torch.float32
 ) -> torch.nn.Module:
     """A pretrained encoder with a fresh head for ``label_names`` (the caller seeds the head's weights)."""
-    label_info = {
+    label_info: dict[str, Any] = {
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
         "problem_type": "multi_label_classification",
@@ -133,7 +133,11 @@ def _load_mean(model_dir: Path, dtype: torch.dtype) -> PreTrainedModel:
     model, info = MeanPoolingClassifier.from_pretrained(
         model_dir, config=_mean_config(model_dir), dtype=dtype, output_loading_info=True
     )
-    wrong = {key: sorted(map(str, info[key]))[:3] for key in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(key)}
+    wrong = {
+        key: sorted(map(str, info[key]))[:3]
+        for key in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        if info.get(key)
+    }
     if wrong:  # from_pretrained only warns, and would serve a randomly initialised head or encoder
         raise ValueError(f"{model_dir / WEIGHTS_FILE} does not match its config.json ({wrong})")
     return model.eval()

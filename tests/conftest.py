@@ -153,23 +153,27 @@ WINDOW_TEXTS = [
 ]
 
 
-def transformers_scores(model_dir: Path, texts: list[str]) -> dict[str, list[list[float]]]:
-    """Each text's scores (label order of ``config.json``) as a transformers user gets them from ``model_dir``:
-    the text-classification pipeline with sigmoid, and AutoModelForSequenceClassification, both with
-    ``trust_remote_code=True``."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+def hub_user(texts: list[str], *model_dirs: Path, resave: tuple[Path, Path] | None = None) -> dict[str, dict]:
+    """What tests/hf_modeling/hub_user.py reports for each of ``model_dirs`` (keyed by str(path)): scores from
+    transformers with trust_remote_code and the errors without it, in a fresh process that cannot import
+    cockatoo_ml, as a Hugging Face user's. ``resave``: (source, destination) saved first, see that script."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=True).eval()
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    classify = pipeline(
-        "text-classification", model=str(model_dir), trust_remote_code=True, top_k=None, function_to_apply="sigmoid"
-    )
-    by_pipeline = [[{r["label"]: r["score"] for r in result}[label] for label in labels] for result in classify(texts)]
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    with torch.inference_mode():
-        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
-    return {"pipeline": by_pipeline, "AutoModelForSequenceClassification": torch.sigmoid(logits).tolist()}
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file, out = Path(tmp) / "texts.json", Path(tmp) / "out.json"
+        texts_file.write_text(json.dumps(texts))
+        extra = ["--resave", *map(str, resave)] if resave else []
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "tests" / "hf_modeling" / "hub_user.py"), str(texts_file), str(out),
+             *extra, *map(str, model_dirs)],
+            stdin=subprocess.DEVNULL,  # transformers' trust prompt gets no answer: it raises instead of waiting
+            check=True,
+            timeout=300,
+        )
+        return json.loads(out.read_text())
 
 
 def server_scores(model_dir: Path, texts: list[str]) -> list[list[float]]:

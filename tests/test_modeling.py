@@ -23,16 +23,6 @@ from cockatoo_ml.hf_modeling.modeling_cockatoo import mean_pool
 from cockatoo_ml.inference.classifier import TextClassifier
 
 
-@pytest.fixture(scope="module")
-def mean_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, labels: tuple[str, ...]) -> Path:
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("mean_model")
-    model = new_classifier(str(tiny_model_dir), labels, "mean")
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
-
-
 def _inputs(model_dir: Path, texts: list[str]) -> dict[str, torch.Tensor]:
     return dict(AutoTokenizer.from_pretrained(model_dir)(texts, padding=True, return_tensors="pt"))
 
@@ -52,10 +42,14 @@ def test_new_mean_classifier_reads_the_encoder_without_its_pooler(tiny_model_dir
     assert logits.shape == (2, len(labels))
 
 
-def test_a_text_scores_the_same_alone_and_padded_in_a_batch(mean_model_dir: Path) -> None:
-    model = load_classifier(mean_model_dir)
-    alone = model(**_inputs(mean_model_dir, ["short text"])).logits
-    batched = model(**_inputs(mean_model_dir, ["short text", "a considerably longer text that forces padding"])).logits
+@pytest.mark.parametrize("made", ["loaded", "new"])
+def test_a_text_scores_the_same_alone_and_padded_in_a_batch(
+    tiny_mean_model_dir: Path, tiny_model_dir: Path, labels, made: str
+) -> None:
+    # "new": as training builds it, from a pretrained encoder whose attention must still mask the padding
+    model = load_classifier(tiny_mean_model_dir) if made == "loaded" else new_classifier(str(tiny_model_dir), labels, "mean").eval()
+    alone = model(**_inputs(tiny_mean_model_dir, ["short text"])).logits
+    batched = model(**_inputs(tiny_mean_model_dir, ["short text", "a considerably longer text that forces padding"])).logits
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
 
 
@@ -77,20 +71,52 @@ def test_plain_hugging_face_checkpoints_still_load_as_they_are(tiny_model_dir: P
     assert isinstance(load_classifier(tiny_model_dir), BertForSequenceClassification)
 
 
-def test_the_server_scores_a_mean_model_like_the_model_itself(mean_model_dir: Path) -> None:
+def test_the_server_scores_a_mean_model_like_the_model_itself(tiny_mean_model_dir: Path) -> None:
     texts = ["I will hurt you", "what a lovely day"]
-    served = TextClassifier.load(mean_model_dir, dtype="float32").score(texts)
-    direct = torch.sigmoid(load_classifier(mean_model_dir)(**_inputs(mean_model_dir, texts)).logits)
+    served = TextClassifier.load(tiny_mean_model_dir, dtype="float32").score(texts)
+    direct = torch.sigmoid(load_classifier(tiny_mean_model_dir)(**_inputs(tiny_mean_model_dir, texts)).logits)
     for score, row in zip(served, direct):
         assert score.scores == pytest.approx(row.tolist(), abs=1e-5)
 
 
+def save_as_before_issue_21(model: MeanPoolingClassifier, folder: Path) -> None:
+    """A mean-pooling directory as this project wrote them before modeling_cockatoo.py: the encoder's own
+    config.json carrying the labels and ``cockatoo_pooling``, the same weights, no code."""
+    from safetensors.torch import save_file
+
+    config = type(model.config.encoder).from_dict(model.config.encoder.to_dict())
+    config.id2label, config.label2id = model.config.id2label, model.config.label2id
+    config.problem_type = model.config.problem_type
+    setattr(config, POOLING_KEY, "mean")
+    config.save_pretrained(folder)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+
+
+def test_a_mean_directory_written_before_the_shipped_code_still_loads_and_upgrades_in_place(
+    tiny_mean_model_dir: Path, tmp_path: Path, labels
+) -> None:
+    model = load_classifier(tiny_mean_model_dir)
+    old = tmp_path / "old"
+    save_as_before_issue_21(model, old)
+    AutoTokenizer.from_pretrained(tiny_mean_model_dir).save_pretrained(old)
+    assert json.loads((old / "config.json").read_text())["model_type"] == "bert" and pooling_of(old) == "mean"
+    texts = ["the same weights give the same scores", "in the old directory and the new"]
+    expected = TextClassifier.load(tiny_mean_model_dir, dtype="float32").score(texts)
+    assert TextClassifier.load(old, dtype="float32").score(texts) == expected  # the server reads it as it did
+    # loading it and saving it again, in place, is the upgrade: the code file and auto_map arrive
+    load_classifier(old).save_pretrained(old)
+    config = json.loads((old / "config.json").read_text())
+    assert config["model_type"] == "cockatoo" and "AutoModelForSequenceClassification" in config["auto_map"]
+    assert (old / "modeling_cockatoo.py").is_file() and config["id2label"]["3"] == labels[3]
+    assert TextClassifier.load(old, dtype="float32").score(texts) == expected
+
+
 @pytest.mark.parametrize("damage", ["truncated weights", "unknown pooling", "foreign weights"])
-def test_a_damaged_mean_model_is_refused(mean_model_dir: Path, tmp_path: Path, damage: str) -> None:
+def test_a_damaged_mean_model_is_refused(tiny_mean_model_dir: Path, tmp_path: Path, damage: str) -> None:
     import shutil
 
     broken = tmp_path / "broken"
-    shutil.copytree(mean_model_dir, broken)
+    shutil.copytree(tiny_mean_model_dir, broken)
     if damage == "truncated weights":
         (broken / WEIGHTS_FILE).write_bytes((broken / WEIGHTS_FILE).read_bytes()[:100])
     elif damage == "unknown pooling":

@@ -45,14 +45,9 @@ class CockatooConfig(PretrainedConfig):
         if isinstance(encoder, dict):  # as read back from config.json
             fields = dict(encoder)
             encoder = AutoConfig.for_model(fields.pop("model_type"), **fields)
-        self.encoder = encoder
+        self.encoder: PretrainedConfig | None = encoder
         self.cockatoo_pooling = cockatoo_pooling
         self.classifier_dropout = classifier_dropout
-
-    @property
-    def max_position_embeddings(self) -> int:
-        """The encoder's longest input, where readers of a plain checkpoint's config look for it."""
-        return int(getattr(self.encoder, "max_position_embeddings", 0) or 0)
 
 
 class CockatooForSequenceClassification(PreTrainedModel):
@@ -65,6 +60,8 @@ class CockatooForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: CockatooConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__(config)
+        if config.encoder is None:
+            raise ValueError("CockatooConfig has no encoder: pass the encoder's config as encoder=...")
         if config.cockatoo_pooling != "mean":
             raise ValueError(f"{POOLING_KEY}={config.cockatoo_pooling!r}: this class pools by the mean only")
         # `encoder`: an already loaded pretrained encoder (training starts from one); else built from the config and

@@ -337,9 +337,10 @@ def _model_window(model: PreTrainedModel | MeanPoolingClassifier, tokenizer: obj
     """Longest input to score at once: the length the model was trained on (training_settings.json), else the
     tokenizer's limit, capped by the position embeddings."""
     trained = _trained_max_length(model_dir)
-    limit = int(getattr(model.config, "max_position_embeddings", 0) or 0)
-    if limit and getattr(model.config, "model_type", "").endswith("roberta"):
-        limit -= (model.config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding index
+    config = getattr(model.config, "encoder", None) or model.config  # a mean-pooling model nests its encoder's
+    limit = int(getattr(config, "max_position_embeddings", 0) or 0)
+    if limit and getattr(config, "model_type", "").endswith("roberta"):
+        limit -= (config.pad_token_id or 0) + 1  # RoBERTa positions start after the padding index
     tokenizer_limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
     candidates = [n for n in (limit, tokenizer_limit, trained) if 0 < n < 1_000_000]  # "no limit" is ~1e30
     return min(candidates) if candidates else MAX_WINDOW_TOKENS

@@ -125,6 +125,56 @@ def training_data_table(source_counts: Mapping[str, Mapping[str, int]], credits:
     return lines
 
 
+def usage_section(model_dir_name: str, custom_code: bool) -> list[str]:
+    """The card's "Use" section: the transformers pipeline call that gives the server's scores, and the
+    thresholds. ``custom_code``: the mean-pooling head, whose code the directory ships (trust_remote_code)."""
+    trust = " trust_remote_code=True," if custom_code else ""
+    lines = [
+        "## Use",
+        "",
+        "Each label's score is a sigmoid of its own logit; the label applies when the score reaches the label's "
+        "threshold in `thresholds.json` (tuned for F1 on the validation split, see the labels below).",
+        "",
+    ]
+    if custom_code:
+        lines += [
+            "The head (the mean of the encoder's token states, then one linear layer) is not one of transformers' "
+            "own: it ships in this directory as `modeling_cockatoo.py`, which imports only torch and transformers, "
+            "named by `auto_map` in `config.json`. Loading the model runs that file, so read it and pass "
+            "`trust_remote_code=True`; without it transformers stops and asks for it, rather than answer with "
+            "randomly initialised weights.",
+            "",
+        ]
+    lines += [
+        "```python",
+        "import json",
+        "from pathlib import Path",
+        "",
+        "from transformers import pipeline",
+        "",
+        f'model_dir = Path("{model_dir_name}")  # from the Hub: Path(huggingface_hub.snapshot_download("<user>/<repo>"))',
+        "classify = pipeline(",
+        f'    "text-classification", model=str(model_dir),{trust} top_k=None, function_to_apply="sigmoid"',
+        ")",
+        'thresholds = json.loads((model_dir / "thresholds.json").read_text())',
+        'texts = ["I know where you live and I will hurt you tonight", "What time does the library open on Saturday?"]',
+        "for text, result in zip(texts, classify(texts)):",
+        '    scores = {r["label"]: r["score"] for r in result}',
+        "    flagged = [label for label, score in scores.items() if score >= thresholds[label]]",
+        '    print(json.dumps({"text": text, "flagged": flagged, "scores": scores}))',
+        "```",
+        "",
+        f"`AutoModelForSequenceClassification.from_pretrained(model_dir,{trust.rstrip(',')})` loads the same model "
+        "(the sigmoids of its logits are the scores). The pipeline scores a text in one pass, up to the encoder's "
+        "limit (`truncation=True` cuts longer ones); the project's server, `app.py`, scores long texts in "
+        "overlapping windows and keeps each label's maximum, and applies `thresholds.json` itself. To publish this "
+        "directory, upload it as it is, card, thresholds and code included: `hf upload <user>/<repo> "
+        f"{model_dir_name} .` (`push_to_hub` on the loaded model sends only the config, the weights and the code).",
+        "",
+    ]
+    return lines
+
+
 def write_model_card(
     model_dir: Path,
     *,
@@ -139,14 +189,15 @@ def write_model_card(
     eval_results: Mapping[str, Any],
     settings: Mapping[str, Any],
 ) -> Path:
-    """``README.md`` in the model directory: base model, labels, training data (rows, licence, citation per
-    source), metrics, plots, usage."""
+    """``README.md`` in the model directory: Hub metadata, how to use it, labels, training data (rows, licence,
+    citation per source), metrics, plots, settings."""
+    custom = settings.get("pooling", "mean") == "mean"  # the mean-pooling head ships as code (modeling_cockatoo.py)
     lines = [
         "---",
         "library_name: transformers",
         "pipeline_tag: text-classification",
         f"base_model: {base_model}",
-        "tags: [text-classification, multi-label-classification, moderation]",
+        f"tags: [text-classification, multi-label-classification, moderation{', custom_code' if custom else ''}]",
         "---",
         "",
         f"# {title}",
@@ -155,6 +206,7 @@ def write_model_card(
         f"`train_text.py` on the prepared dataset `{data_dir}`. Each label is an independent sigmoid score; a text "
         "is flagged for a label when its score reaches that label's threshold (`thresholds.json`).",
         "",
+        *usage_section(title, custom),
         "## Labels",
         "",
         "| index | label | train rows that know it | train positives | pos_weight | threshold |",
@@ -222,20 +274,6 @@ def write_model_card(
     lines += [
         "",
         "All resolved settings are in `training_settings.json`; the figures above are in `eval_results.json`.",
-        "",
-        "## Use",
-        "",
-        "Serve this directory with the project's `app.py` (it applies `thresholds.json` and scores long texts in",
-        "windows), or load it directly. With `cockatoo_pooling: mean` in `config.json` the head reads the mean of",
-        "the token states, which `AutoModelForSequenceClassification` would not do, so load it with the project:",
-        "",
-        "```python",
-        "from transformers import AutoTokenizer",
-        "from cockatoo_ml.modeling import load_classifier",
-        "model = load_classifier(MODEL_DIR)",
-        "tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)",
-        "scores = model(**tokenizer(texts, return_tensors='pt', padding=True, truncation=True)).logits.sigmoid()",
-        "```",
         "",
     ]
     path = Path(model_dir) / MODEL_CARD

@@ -98,6 +98,14 @@ def test_window_follows_the_length_the_model_was_trained_on(tiny_model_dir: Path
     assert TextClassifier.load(model_dir, max_window_tokens=16).window == 16
 
 
+def test_a_mean_models_window_is_capped_by_its_encoders_positions(tiny_mean_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "mean"
+    shutil.copytree(tiny_mean_model_dir, model_dir)
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": 512}))
+    assert TextClassifier.load(model_dir).window == 64  # config.json's encoder.max_position_embeddings
+
+
 def test_resolve_thresholds(tiny_classifier: TextClassifier) -> None:
     assert tiny_classifier.resolve_thresholds(None) == tiny_classifier.thresholds
     assert tiny_classifier.resolve_thresholds(0.9) == dict.fromkeys(tiny_classifier.labels, 0.9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cockatoo_ml.data.contract import SourceCredit
 from cockatoo_ml.metrics.multilabel import multilabel_metrics
@@ -71,6 +72,37 @@ def test_model_card_names_base_model_sources_labels_and_metrics(tmp_path: Path) 
     assert "Non-commercial" not in card
     assert "### validation (30 rows)" in card and "| global_step | 300 |" in card
     assert "plots/pr_curves.png" in card
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_the_cards_metadata_and_usage_say_how_transformers_loads_the_head(tmp_path: Path, pooling: str) -> None:
+    from huggingface_hub import ModelCard
+
+    path = write_model_card(
+        tmp_path,
+        title="constellation_one_text",
+        base_model="microsoft/deberta-v3-base",
+        data_dir="data/processed_text",
+        label_names=NAMES,
+        label_stats={},
+        source_counts={"train": {"sms_spam": 20}},
+        credits=[SourceCredit("sms_spam", "free, cite the authors", "Almeida et al. (2011)", 20)],
+        thresholds={"scam": 0.42, "nsfw": 0.5},
+        eval_results={},
+        settings={"pooling": pooling},
+    )
+    card = ModelCard.load(path)  # huggingface_hub reads the front matter as the Hub does
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-classification"
+    assert card.data.base_model == "microsoft/deberta-v3-base"
+    assert ("custom_code" in card.data.tags) == (pooling == "mean")
+    use = card.text.split("## Use", 1)[1].split("\n## ", 1)[0]
+    trust = " trust_remote_code=True," if pooling == "mean" else ""
+    assert f'"text-classification", model=str(model_dir),{trust} top_k=None, function_to_apply="sigmoid"' in use
+    assert 'Path("constellation_one_text")' in use and 'model_dir / "thresholds.json"' in use
+    assert ("modeling_cockatoo.py" in use) == ("trust_remote_code" in use) == (pooling == "mean")
+    assert "hf upload <user>/<repo> constellation_one_text ." in use
+    assert card.text.index("## Use") < card.text.index("## Training data")  # first thing a reader of the Hub sees
+    assert "| sms_spam | 20 | free, cite the authors | Almeida et al. (2011) |" in card.text
 
 
 def test_metrics_table_has_a_row_per_label_and_averages() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
@@ -18,17 +21,16 @@ from cockatoo_ml.cli import run_main
 from cockatoo_ml.data.contract import SourceCredit, features, load_processed, save_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.training.report import AT_DEFAULT, AT_TUNED
-from cockatoo_ml.pipeline import train_and_distill
+from cockatoo_ml.pipeline import train_and_distill, train_main
 from cockatoo_ml.training.run import (
     NOT_RECORDED,
     _training_data,
     evaluate_model_dir,
-    main,
     max_metric_difference,
     parse_settings,
     train,
 )
-from tests.conftest import FIXTURE_CREDITS, LABELS, make_rows
+from tests.conftest import FIXTURE_CREDITS, LABELS, WINDOW_TEXTS, hub_user, make_rows, server_scores
 
 
 def tiny_args(data: Path, model: Path, out: Path, *extra: str) -> list[str]:
@@ -106,7 +108,8 @@ def trained(trained_run: tuple[Path, list[str]]) -> Path:
 
 def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> None:
     for name in ("config.json", "model.safetensors", "tokenizer.json", THRESHOLDS_FILE, EVAL_RESULTS_FILE,
-                 SETTINGS_FILE, "README.md", "plots/pr_curves.png", "plots/f1_vs_threshold.png"):
+                 SETTINGS_FILE, "README.md", "plots/pr_curves.png", "plots/f1_vs_threshold.png",
+                 "modeling_cockatoo.py"):  # the mean-pooling head's code, for transformers' trust_remote_code
         assert (trained / name).is_file(), name
     config = json.loads((trained / "config.json").read_text())
     assert config["id2label"] == {str(i): label for i, label in enumerate(labels)}
@@ -118,6 +121,37 @@ def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> N
     checkpoints = trained.with_name("model.checkpoints")
     assert not list(checkpoints.glob("checkpoint-*"))  # spent checkpoints removed
     assert list(checkpoints.glob("runs/*/events.out.tfevents.*"))  # TensorBoard logs stay
+
+
+def test_transformers_loads_the_model_directory_with_the_servers_scores(trained: Path) -> None:
+    """What a Hugging Face user gets from the directory (tests/hf_modeling/hub_user.py: only torch and
+    transformers): with trust_remote_code the server's scores, without it an error asking for it."""
+    seen = hub_user(WINDOW_TEXTS, trained)[str(trained)]
+    assert seen["module"].endswith(".modeling_cockatoo")
+    served = server_scores(trained, WINDOW_TEXTS)
+    for way in ("pipeline", "AutoModelForSequenceClassification"):
+        np.testing.assert_allclose(seen[way], served, rtol=0, atol=1e-5, err_msg=way)
+    assert all(error and "trust_remote_code=True" in error for error in seen["without_trust_remote_code"].values())
+
+
+def test_the_model_cards_usage_code_runs_and_flags_what_the_server_flags(trained: Path) -> None:
+    """The card's Python block, run as a reader would copy it (from the folder above the model directory)."""
+    from cockatoo_ml.inference.classifier import TextClassifier
+
+    card = (trained / "README.md").read_text()
+    code = card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=trained.parent, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        check=True, timeout=300,
+    )
+    printed = [json.loads(line) for line in run.stdout.splitlines()]
+    classifier = TextClassifier.load(trained, dtype="float32")
+    texts = [row["text"] for row in printed]
+    assert len(texts) == 2
+    for row, score in zip(printed, classifier.score(texts), strict=True):
+        expected = dict(zip(classifier.labels, score.scores, strict=True))
+        assert row["scores"] == pytest.approx(expected, abs=1e-5)
+        assert set(row["flagged"]) == {label for label, value in expected.items() if value >= classifier.thresholds[label]}
 
 
 def test_licence_and_citation_of_every_source_reach_the_settings_and_the_model_card(
@@ -215,11 +249,11 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_proces
 
 
 def test_cli_turns_user_errors_into_one_line(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path, capsys) -> None:
-    assert run_main(main, tiny_args(tmp_path / "nothing", tiny_model_dir, tmp_path / "m")) == 2
+    assert run_main(train_main, tiny_args(tmp_path / "nothing", tiny_model_dir, tmp_path / "m")) == 2
     assert "no prepared dataset" in capsys.readouterr().err
-    assert run_main(main, ["--output-dir", str(tmp_path / "missing"), "--eval-only"]) == 2
+    assert run_main(train_main, ["--output-dir", str(tmp_path / "missing"), "--eval-only"]) == 2
     assert "no trained model" in capsys.readouterr().err
-    assert run_main(main, tiny_args(tiny_processed_dir, tmp_path / "no-model", tmp_path / "m", "--resume")) == 2
+    assert run_main(train_main, tiny_args(tiny_processed_dir, tmp_path / "no-model", tmp_path / "m", "--resume")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
 

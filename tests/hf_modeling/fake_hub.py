@@ -6,17 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 
 class FakeHub:
-    """Answers the four calls ``HfApi.create_repo`` and ``upload_folder`` make (create the repository, validate
-    the model card's YAML, choose each file's upload mode, commit) and writes every committed file under
+    """Answers the calls ``hf upload`` makes (create the repository, validate the model card's YAML, choose each
+    file's upload mode, commit) and writes every committed file under
     ``root/<namespace>/<name>/``; records each request's path and Authorization header."""
 
     def __init__(self, root: Path) -> None:
@@ -26,7 +23,7 @@ class FakeHub:
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hub.requests.append((self.path, self.headers.get("Authorization")))
                 path = self.path.split("?")[0]
@@ -70,13 +67,3 @@ class FakeHub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the tests' offline switch blocks loopback too
-    hub = FakeHub(tmp_path / "hub")
-    yield hub
-    hub.close()
