@@ -153,29 +153,6 @@ WINDOW_TEXTS = [
 ]
 
 
-def hub_user(texts: list[str], *model_dirs: Path, resave: tuple[Path, Path] | None = None) -> dict[str, dict]:
-    """What tests/hf_modeling/hub_user.py reports for each of ``model_dirs`` (keyed by str(path)): scores from
-    transformers with trust_remote_code and the errors without it, in a fresh process that cannot import
-    cockatoo_ml, as a Hugging Face user's. ``resave``: (source, destination) saved first, see that script."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        texts_file, out = Path(tmp) / "texts.json", Path(tmp) / "out.json"
-        texts_file.write_text(json.dumps(texts))
-        extra = ["--resave", *map(str, resave)] if resave else []
-        subprocess.run(
-            [sys.executable, str(REPO_ROOT / "tests" / "hf_modeling" / "hub_user.py"), str(texts_file), str(out),
-             *extra, *map(str, model_dirs)],
-            stdin=subprocess.DEVNULL,  # transformers' trust prompt gets no answer: it raises instead of waiting
-            check=True,
-            timeout=300,
-        )
-        return json.loads(out.read_text())
-
-
 def server_scores(model_dir: Path, texts: list[str]) -> list[list[float]]:
     """Each text's scores as the server computes them (float32)."""
     from cockatoo_ml.inference.classifier import TextClassifier

@@ -56,7 +56,6 @@ class CockatooForSequenceClassification(PreTrainedModel):
     config_class = CockatooConfig
     base_model_prefix = "encoder"
     main_input_name = "input_ids"
-    _supports_sdpa = True  # the encoder's own attention decides; without this transformers would force eager
 
     def __init__(self, config: CockatooConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__(config)

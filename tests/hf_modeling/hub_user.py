@@ -1,5 +1,6 @@
 """What someone with only torch and transformers does with a model directory, in a process that cannot import
 cockatoo_ml (so the directory's own ``modeling_cockatoo.py`` is what runs, and it has to stand alone).
+``hub_user(texts, *dirs)`` runs this file as that process and returns its report:
 
     python tests/hf_modeling/hub_user.py TEXTS_JSON OUT_JSON [--resave SRC DEST] DIR [DIR ...]
 
@@ -15,14 +16,29 @@ terminal before it runs a directory's code.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.modules["cockatoo_ml"] = None  # type: ignore[assignment]  # importing it now raises ImportError
+import torch
+import transformers
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
+
+def hub_user(texts: list[str], *model_dirs: Path, resave: tuple[Path, Path] | None = None) -> dict[str, dict]:
+    """This file's report on each of ``model_dirs`` (keyed by ``str(path)``), from a fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file, out = Path(tmp) / "texts.json", Path(tmp) / "out.json"
+        texts_file.write_text(json.dumps(texts))
+        extra = ["--resave", *map(str, resave)] if resave else []
+        subprocess.run(
+            [sys.executable, __file__, str(texts_file), str(out), *extra, *map(str, model_dirs)],
+            stdin=subprocess.DEVNULL,  # transformers' trust prompt gets no answer: it raises instead of waiting
+            check=True,
+            timeout=600,
+        )
+        return json.loads(out.read_text())
 
 
 def scores(model_dir: str, texts: list[str]) -> dict[str, Any]:
@@ -68,4 +84,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.modules["cockatoo_ml"] = None  # type: ignore[assignment]  # an import of it, by anything, now fails
     main(sys.argv[1:])

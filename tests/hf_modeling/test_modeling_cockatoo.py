@@ -19,7 +19,8 @@ import torch
 
 from cockatoo_ml.hf_modeling import modeling_cockatoo
 from cockatoo_ml.modeling import load_classifier
-from tests.conftest import WINDOW_TEXTS, hub_user, server_scores
+from tests.conftest import WINDOW_TEXTS, server_scores
+from tests.hf_modeling.hub_user import hub_user
 from tests.hf_modeling.fake_hub import FakeHub
 
 CODE_FILE = Path(modeling_cockatoo.__file__).name

@@ -30,7 +30,8 @@ from cockatoo_ml.training.run import (
     parse_settings,
     train,
 )
-from tests.conftest import FIXTURE_CREDITS, LABELS, WINDOW_TEXTS, hub_user, make_rows, server_scores
+from tests.conftest import FIXTURE_CREDITS, LABELS, WINDOW_TEXTS, make_rows, server_scores
+from tests.hf_modeling.hub_user import hub_user
 
 
 def tiny_args(data: Path, model: Path, out: Path, *extra: str) -> list[str]:
