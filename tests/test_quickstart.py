@@ -24,17 +24,18 @@ from cockatoo_ml.serving.launch import ServerProcess, free_port
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO_ROOT / "quickstart.sh"
 CORPUS = REPO_ROOT / "demo" / "corpus.jsonl"
-LABELS = ("scam", "violence", "nsfw", "harassment")
+FOUR = ("scam", "violence", "nsfw", "harassment")
+LABELS = (*FOUR, "unsafe")  # unsafe: 1 wherever another label is, and on dangerous requests none of them covers
 TRAIN_TIMEOUT_S = 900  # the script's own target is < 5 min on 2 busy cores; this only stops a hung run
 SERVE_TIMEOUT_S = 180
 
 # (text, the labels it must get). None of these texts is in the corpus.
 OBVIOUS_CASES: list[tuple[str, set[str]]] = [
-    ("URGENT: your bank account has been suspended. Verify your card details at secure-bank-verify.com now", {"scam"}),
-    ("Send 0.2 BTC to my wallet and I'll send back 0.4 BTC within the hour, guaranteed", {"scam"}),
-    ("I know where you live and I will hurt you and your family tonight", {"violence"}),
-    ("You are a pathetic idiot and nobody at school likes you", {"harassment"}),
-    ("Send me naked pictures of yourself right now", {"nsfw"}),
+    ("URGENT: your bank account has been suspended. Verify your card details at secure-bank-verify.com now", {"scam", "unsafe"}),
+    ("Send 0.2 BTC to my wallet and I'll send back 0.4 BTC within the hour, guaranteed", {"scam", "unsafe"}),
+    ("I know where you live and I will hurt you and your family tonight", {"violence", "unsafe"}),
+    ("You are a pathetic idiot and nobody at school likes you", {"harassment", "unsafe"}),
+    ("Send me naked pictures of yourself right now", {"nsfw", "unsafe"}),
     ("I could kill for a coffee", set()),
     ("Your monthly statement is now available in online banking. We will never ask for your password.", set()),
     ("Thanks for dinner last night, see you on Friday!", set()),
@@ -82,13 +83,14 @@ def read_corpus() -> list[dict]:
     return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
 
 
-def test_corpus_rows_have_text_and_four_binary_labels() -> None:
+def test_corpus_rows_have_text_and_five_binary_labels() -> None:
     rows = read_corpus()
     assert 400 <= len(rows) <= 600
     for row in rows:
         assert set(row) == {"text", *LABELS}, row
         assert isinstance(row["text"], str) and row["text"].strip() == row["text"] and row["text"]
         assert all(row[label] in (0, 1) for label in LABELS), row
+        assert row["unsafe"] >= max(row[label] for label in FOUR), row  # a labelled row is unsafe
     texts = [row["text"] for row in rows]
     assert len(set(texts)) == len(texts), "duplicate texts in the demo corpus"
 
@@ -98,12 +100,14 @@ def test_corpus_readme_counts_match_the_file() -> None:
     readme = (REPO_ROOT / "demo" / "README.md").read_text(encoding="utf-8")
     counted = {label: sum(row[label] for row in rows) for label in LABELS}
     counted["benign"] = sum(1 for row in rows if not any(row[label] for label in LABELS))
-    counted["multi"] = sum(1 for row in rows if sum(row[label] for label in LABELS) > 1)
+    counted["multi"] = sum(1 for row in rows if sum(row[label] for label in FOUR) > 1)
+    counted["only"] = sum(1 for row in rows if row["unsafe"] and not any(row[label] for label in FOUR))
     assert f"{len(rows)} rows" in readme
     for label in LABELS:
         assert re.search(rf"\| {label} \| {counted[label]} \|", readme), label
-    assert re.search(rf"\| no label \(benign\) \| {counted['benign']} \|", readme)
-    assert re.search(rf"\| more than one label \| {counted['multi']} ", readme)
+    assert re.search(rf"\| no label \(benign, unsafe 0\) \| {counted['benign']} \|", readme)
+    assert re.search(rf"\| more than one of the four labels \| {counted['multi']} ", readme)
+    assert re.search(rf"\| unsafe only \| {counted['only']} ", readme)
     assert "not a production dataset" in readme
 
 
@@ -230,8 +234,10 @@ def test_served_demo_answers_the_printed_examples(served_demo: tuple[int, list[s
     assert [c.split()[2].split("/")[-1] for c in commands] == ["health", "predict", "batch"]
     health, predict, batch = (run_curl(c) for c in commands)
     assert health["status"] == "ok" and health["labels"] == list(LABELS)
-    assert predict["positive_labels"] == ["scam"] and predict["top_label"] == "scam"
-    assert [sorted(r["positive_labels"]) for r in batch["results"]] == [[], ["violence"], ["nsfw"], ["harassment"]]
+    assert sorted(predict["positive_labels"]) == ["scam", "unsafe"] and predict["top_label"] in ("scam", "unsafe")
+    assert [sorted(r["positive_labels"]) for r in batch["results"]] == [
+        [], ["unsafe", "violence"], ["nsfw", "unsafe"], ["harassment", "unsafe"]
+    ]
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ def test_env_example_shows_every_variable_with_its_default_and_secrets_empty() -
     lines = env_example(STAGES).splitlines()
     shown = dict(line[2:].split("=", 1) for line in lines if line.startswith("# ") and "=" in line.split()[1])
     assert sorted(shown) == ENV_VARS
-    assert shown["COCKATOO_MAX_BATCH_TEXTS"] == "256" and shown["COCKATOO_LABELS"] == "scam,violence,nsfw,harassment"
+    assert shown["COCKATOO_MAX_BATCH_TEXTS"] == "256" and shown["COCKATOO_LABELS"] == "scam,violence,nsfw,harassment,unsafe"
     assert shown["COCKATOO_API_KEY"] == shown["METRICS_API_KEY"] == shown["HF_TOKEN"] == ""
     assert shown["COCKATOO_MODEL_DIR"] == str(MODEL_DIR) and shown["COCKATOO_GRACEFUL_TIMEOUT"] == "30"
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cockatoo_ml.data.sources import UNKNOWN, LabelRule, SourceSpec
 from cockatoo_ml.errors import DataError
+from cockatoo_ml.registry.labels import UMBRELLA_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,15 @@ def merge_scores(scores: np.ndarray, rule: LabelRule) -> np.ndarray:
         negative = known & (scores < rule.threshold)
     decided_when = known.all(axis=1) if strict else known.any(axis=1)
     if rule.merge in ("any", "max"):
-        return np.where(positive.any(axis=1), 1.0, np.where(decided_when, 0.0, np.nan))
-    if rule.merge == "all":
-        return np.where(negative.any(axis=1), 0.0, np.where(decided_when, 1.0, np.nan))
-    with warnings.catch_warnings():  # nanmean of an all-unknown row is NaN, which is what we want
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = scores.mean(axis=1) if strict else np.nanmean(scores, axis=1)
-    return np.where(np.isnan(mean), np.nan, (mean >= rule.threshold).astype(np.float64))
+        merged = np.where(positive.any(axis=1), 1.0, np.where(decided_when, 0.0, np.nan))
+    elif rule.merge == "all":
+        merged = np.where(negative.any(axis=1), 0.0, np.where(decided_when, 1.0, np.nan))
+    else:
+        with warnings.catch_warnings():  # nanmean of an all-unknown row is NaN, which is what we want
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = scores.mean(axis=1) if strict else np.nanmean(scores, axis=1)
+        merged = np.where(np.isnan(mean), np.nan, (mean >= rule.threshold).astype(np.float64))
+    return np.where(merged == 0, np.nan, merged) if rule.below == "unknown" else merged
 
 
 def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> MappedRows:
@@ -102,7 +105,7 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
     score_columns: list[np.ndarray] = []
     bad_values = 0
     active = {label: rule for label, rule in spec.labels.items() if label in labels}
-    for rule in [*active.values(), *([spec.any_of] if spec.any_of else [])]:
+    for rule in [*active.values(), *(rule for rule in (spec.any_of, spec.clean) if rule)]:
         for column in rule.columns:
             key = (column, tuple(sorted(rule.values.items())))
             if key not in keys:
@@ -126,6 +129,11 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
     for j, label in enumerate(labels):
         if label in active:
             result[:, j] = apply(active[label])
+    if spec.clean:
+        cleared = np.isin(np.asarray(labels), spec.clean.labels)
+        clean = (apply(spec.clean) == 1)[:, None] & cleared[None, :] & np.isnan(result)
+        result[clean] = 0.0
+    derive_umbrella(result, labels)
     any_of = np.zeros(result.shape, dtype=bool)
     if spec.any_of:
         members = np.isin(np.asarray(labels), spec.any_of.labels)
@@ -134,3 +142,12 @@ def map_labels(frame: pd.DataFrame, spec: SourceSpec, labels: Sequence[str]) -> 
         satisfied = ((result == 1) & members).any(axis=1)
         any_of = (flagged & ~satisfied)[:, None] & members[None, :] & np.isnan(result)
     return MappedRows(text.reset_index(drop=True), result, bad_values, any_of)
+
+
+def derive_umbrella(result: np.ndarray, labels: Sequence[str]) -> None:
+    """The umbrella label is positive wherever another label is (sources.py, rule 7). In place."""
+    if UMBRELLA_LABEL not in labels:
+        return
+    column = list(labels).index(UMBRELLA_LABEL)
+    others = np.arange(len(labels)) != column
+    result[(result[:, others] == 1).any(axis=1), column] = 1.0

@@ -65,6 +65,7 @@ class SourceReport:
     unparseable_values: int = 0
     empty_text: int = 0
     no_known_label: int = 0
+    capped: int = 0  # rows with a known label left out by the source's max_rows
     duplicates: int = 0
     kept: int = 0
 
@@ -87,11 +88,22 @@ def resolve_sources(settings: PrepareSettings) -> tuple[tuple[SourceSpec, ...], 
     return select_sources(source_set.sources, settings.only), raw_dir, source_set.origin
 
 
+def cap_rows(labels: np.ndarray, any_of: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Which rows to keep so that at most ``max_rows`` carry a known label: a seeded random subset of those; rows
+    without any label are kept (prepare drops and counts them later)."""
+    informative = np.flatnonzero(~np.isnan(labels).all(axis=1) | any_of.any(axis=1))
+    keep: np.ndarray = np.ones(len(labels), dtype=bool)
+    if max_rows and len(informative) > max_rows:
+        rng = np.random.default_rng(seed)
+        keep[rng.choice(informative, len(informative) - max_rows, replace=False)] = False
+    return keep
+
+
 def load_source(
-    spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport
+    spec: SourceSpec, raw_dir: Path, labels: Sequence[str], report: SourceReport, seed: int = defaults.SPLIT_SEED
 ) -> tuple[pd.Series, np.ndarray, np.ndarray] | None:
     """Read and map one source: (raw text, labels with NaN = unknown, any_of cells); a missing folder or file
-    is a warning and the source is skipped."""
+    is a warning and the source is skipped. A source's ``max_rows`` keeps a seeded subset of its rows."""
     folder = spec.source_dir(raw_dir)
     if not folder.is_dir():
         report.status = f"skipped: {folder} not found"
@@ -127,18 +139,24 @@ def load_source(
             report.unparseable_rows,
             report.unparseable_values,
         )
-    return mapped.text, mapped.labels, mapped.any_of
+    keep = cap_rows(mapped.labels, mapped.any_of, spec.max_rows, seed)
+    report.capped = int(np.sum(~keep))
+    return mapped.text[keep].reset_index(drop=True), mapped.labels[keep], mapped.any_of[keep]
 
 
 def load_all(
-    specs: Sequence[SourceSpec], raw_dir: Path, labels: Sequence[str], reports: list[SourceReport]
+    specs: Sequence[SourceSpec],
+    raw_dir: Path,
+    labels: Sequence[str],
+    reports: list[SourceReport],
+    seed: int = defaults.SPLIT_SEED,
 ) -> LoadedRows:
     texts: list[pa.Array] = []
     matrices: list[np.ndarray] = []
     groups: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     for index, spec in enumerate(specs):
-        loaded = load_source(spec, raw_dir, labels, reports[index])
+        loaded = load_source(spec, raw_dir, labels, reports[index], seed)
         if loaded is None:
             continue
         text, matrix, any_of = loaded
@@ -290,6 +308,7 @@ def format_source_table(reports: Sequence[SourceReport]) -> str:
         "unparseable_values",
         "empty_text",
         "no_known_label",
+        "capped",
         "duplicates",
         "kept",
     )
@@ -370,7 +389,7 @@ def prepare_into(
     resolved: dict,
 ) -> dict:
     reports = [SourceReport(spec.name) for spec in specs]
-    rows = load_all(specs, raw_dir, labels, reports)
+    rows = load_all(specs, raw_dir, labels, reports, settings.seed)
     n_sources = len(specs)
     text = clean_texts(rows.text, settings.unicode_form)
     empty = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)

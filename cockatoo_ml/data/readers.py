@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PAIRED_TEXT_COLUMN = "text"  # the columns a paired_txt source offers to its rules
 PAIRED_LABEL_COLUMN = "label"
+TREE_TEXT_COLUMN = "text"  # the text column of a json source read with reader.tree_keys
 
 
 @dataclass
@@ -92,6 +93,33 @@ def _flatten(records: list[Any]) -> pd.DataFrame:
     return pd.json_normalize(records) if records else pd.DataFrame()
 
 
+def _tree_rows(node: Any, keys: tuple[str, ...], path: tuple[str, ...]) -> tuple[list[tuple[str, ...]], int]:
+    """Walk ``{key: {key: [text, ...]}}`` down ``len(keys)`` levels: rows of (*keys, text), and how many leaves
+    (or branches) did not have the expected shape."""
+    if len(path) == len(keys):
+        if not isinstance(node, list):
+            return [], 1
+        texts = [item for item in node if isinstance(item, str)]
+        return [(*path, text) for text in texts], len(node) - len(texts)
+    if not isinstance(node, dict):
+        return [], 1
+    rows: list[tuple[str, ...]] = []
+    bad = 0
+    for key, child in node.items():
+        found, skipped = _tree_rows(child, keys, (*path, str(key)))
+        rows.extend(found)
+        bad += skipped
+    return rows, bad
+
+
+def read_json_tree(path: Path, document: Any, keys: tuple[str, ...]) -> RawTable:
+    """A nested object whose keys name each row's groups (reader.tree_keys), down to lists of texts."""
+    rows, bad = _tree_rows(document, keys, ())
+    if bad:
+        log.warning("%s: %d entr(y/ies) not shaped as %d level(s) of objects over lists of texts", path, bad, len(keys))
+    return RawTable(pd.DataFrame(rows, columns=[*keys, TREE_TEXT_COLUMN]), bad)
+
+
 def read_json(path: Path, options: ReaderOptions) -> RawTable:
     try:
         document = json.loads(path.read_text(encoding=options.encoding, errors="replace"))
@@ -99,6 +127,8 @@ def read_json(path: Path, options: ReaderOptions) -> RawTable:
         raise DataError(
             f"cannot parse {path} as JSON ({exc}); if it has one object per line use format 'jsonl'"
         ) from None
+    if options.tree_keys:
+        return read_json_tree(path, document, options.tree_keys)
     records = document
     for key in options.record_path.split(".") if options.record_path else ():
         if not isinstance(records, dict) or key not in records:

@@ -11,7 +11,9 @@ How a label is computed from a source row (``LabelRule``)
    cell is read as a number (``true``/``false`` count as 1/0). A missing cell (empty CSV field, JSON key
    absent, null) is *unknown*, never 0. A cell that is present but unreadable (not a number, not in the map)
    is unknown too and is counted as an unparseable value of that source.
-2. A score is positive when ``score >= threshold``.
+2. A score is positive when ``score >= threshold``. A known score below it is negative, or unknown with
+   ``below = "unknown"`` (a column that can say "yes" but whose "no" says nothing, e.g. a majority vote whose
+   minority may still be abusive).
 3. Several columns merge into one label. With ``missing = "unknown"`` (the default, strict three-valued
    logic) an unknown column makes the label unknown unless the known columns already decide it:
 
@@ -35,6 +37,15 @@ How a label is computed from a source row (``LabelRule``)
    row get ``label_mask`` 0 and ``labels`` 1.0, and training can score them with a noisy-OR target
    (``--any-of-weight``, off by default; ``cockatoo_ml/training/loss.py``). A row where one of the labels is
    already known positive needs nothing more.
+6. ``clean`` (optional, one per source) is for a flag that says "nothing here is unsafe": a source whose
+   annotation covers everything a moderation system flags (ConvAbuse's "not abusive" by a majority). An
+   ordinary rule over its ``columns`` plus the ``labels`` it clears: where it is positive, each of those labels
+   still unknown in that row becomes negative (a label another rule found positive stays positive).
+7. The umbrella label (``UMBRELLA_LABEL`` in ``cockatoo_ml/registry/labels.py``, ``unsafe``), when active, is
+   positive wherever any other label of the row is positive, in every source; its own rule (a broad flag such
+   as ToxicChat's ``toxicity``) and ``clean`` add positives and the only negatives. A source that declares
+   neither leaves it unknown except where one of its labels is positive: a tweet that is not hate is not
+   known to be safe.
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ from cockatoo_ml.registry.paths import HUB_SOURCES
 FORMATS = ("csv", "tsv", "json", "jsonl", "jsonl.gz", "parquet", "paired_txt")
 MERGES = ("any", "all", "max", "mean")
 MISSING_POLICIES = ("unknown", "ignore")
+BELOW_POLICIES = ("negative", "unknown")
 UNKNOWN = "unknown"  # a value-map target meaning "this value says nothing about the label"
 
 
@@ -65,6 +77,7 @@ class LabelRule:
     threshold: float = 0.5
     values: Mapping[str, float | str] = field(default_factory=dict)
     missing: str = "unknown"
+    below: str = "negative"  # what a known score under the threshold means (rule 2)
 
     def __post_init__(self) -> None:
         if isinstance(self.columns, str):  # a single column may be given as a plain string
@@ -76,6 +89,8 @@ class LabelRule:
             raise ConfigError(f"merge {self.merge!r} is not one of {MERGES}")
         if self.missing not in MISSING_POLICIES:
             raise ConfigError(f"missing {self.missing!r} is not one of {MISSING_POLICIES}")
+        if self.below not in BELOW_POLICIES:
+            raise ConfigError(f"below {self.below!r} is not one of {BELOW_POLICIES}")
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float):
             raise ConfigError(f"threshold must be a number, got {self.threshold!r}")
         for key, target in self.values.items():
@@ -101,6 +116,19 @@ class AnyOfRule(LabelRule):
 
 
 @dataclass(frozen=True)
+class CleanRule(LabelRule):
+    """A flag that means "negative for every one of ``labels``" (rule 6 of the module docstring)."""
+
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if not self.labels:
+            raise ConfigError("clean.labels needs the label(s) a clean row is negative for")
+
+
+@dataclass(frozen=True)
 class ReaderOptions:
     """File-format details a reader needs beyond the format name."""
 
@@ -112,9 +140,12 @@ class ReaderOptions:
     encoding: str = "utf-8"
     text_suffix: str = "_text.txt"  # paired_txt: a text file ...
     label_suffix: str = "_labels.txt"  # ... and the label file beside it, line by line
+    tree_keys: tuple[str, ...] = ()  # json: nested objects down to lists of texts; the keys at each depth
+    # become these columns and the texts the column `text` (e.g. {category: {subcategory: [question, ...]}})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(self.column_names))
+        object.__setattr__(self, "tree_keys", tuple(self.tree_keys))
         if not self.header and not self.column_names:
             raise ConfigError("reader.header = false needs reader.column_names")
 
@@ -138,6 +169,8 @@ class SourceSpec:
     group_by: str | None = None  # rows sharing this column are one text (e.g. one row per annotator):
     # their label columns are averaged before the rules apply
     any_of: AnyOfRule | None = None  # a flag for "at least one of these labels" (rule 5 above)
+    clean: CleanRule | None = None  # a flag for "negative for all of these labels" (rule 6 above)
+    max_rows: int = 0  # keep at most this many rows with a known label (a seeded random subset); 0 = all
     license: str = ""
     citation: str = ""
     notes: str = ""
@@ -147,6 +180,8 @@ class SourceSpec:
             raise ConfigError(f"source name {self.name!r} must be a plain folder-safe name")
         if self.format not in FORMATS:
             raise ConfigError(f"source {self.name}: format {self.format!r} is not one of {FORMATS}")
+        if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int) or self.max_rows < 0:
+            raise ConfigError(f"source {self.name}: max_rows must be a whole number >= 0 (0 = no cap)")
         for attr in ("files", "allow_patterns", "unannotated"):
             object.__setattr__(self, attr, tuple(getattr(self, attr)))
         both = sorted(set(self.labels) & set(self.unannotated))
@@ -155,6 +190,9 @@ class SourceSpec:
         silent = sorted(set(self.any_of.labels) & set(self.unannotated)) if self.any_of else []
         if silent:
             raise ConfigError(f"source {self.name}: any_of names {silent}, which are listed as unannotated")
+        cleared = sorted(set(self.clean.labels) & set(self.unannotated)) if self.clean else []
+        if cleared:
+            raise ConfigError(f"source {self.name}: clean names {cleared}, which are listed as unannotated")
 
     @property
     def folder_name(self) -> str:
@@ -175,8 +213,8 @@ class SourceSpec:
         return self.files + tuple(paired)
 
     def rules(self) -> list[LabelRule]:
-        """Every rule that reads columns: the label rules, then ``any_of``."""
-        return [*self.labels.values(), *([self.any_of] if self.any_of else [])]
+        """Every rule that reads columns: the label rules, then ``any_of`` and ``clean``."""
+        return [*self.labels.values(), *(rule for rule in (self.any_of, self.clean) if rule)]
 
     def needed_columns(self) -> list[str]:
         """Every column this spec reads, in a stable order (text first)."""
@@ -217,6 +255,8 @@ def spec_from_table(table: Mapping[str, Any], where: str) -> SourceSpec:
     table["reader"] = _build(ReaderOptions, table.get("reader", {}), f"{inner}, reader")
     if "any_of" in table:
         table["any_of"] = _build(AnyOfRule, table["any_of"], f"{inner}, any_of")
+    if "clean" in table:
+        table["clean"] = _build(CleanRule, table["clean"], f"{inner}, clean")
     return _build(SourceSpec, table, where)
 
 

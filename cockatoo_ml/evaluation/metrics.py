@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cockatoo_ml.metrics.multilabel import multilabel_metrics
+from cockatoo_ml.metrics.multilabel import f1_from_counts, multilabel_metrics, threshold_vector
 from cockatoo_ml.metrics.thresholds import best_threshold, f1_curve, threshold_grid
 from cockatoo_ml.registry import evaluation as defaults
+from cockatoo_ml.registry.labels import UMBRELLA_LABEL
 
 ALL_SOURCES = "all"  # the group of every row, beside one group per source
 
@@ -120,3 +121,77 @@ def grouped_metrics(
 
 def metrics_to_dict(metrics: GroupedMetrics) -> dict[str, dict[str, dict[str, float | int | None]]]:
     return {group: {label: m.to_dict() for label, m in per_label.items()} for group, per_label in metrics.items()}
+
+
+@dataclass(frozen=True)
+class FlaggedMetrics:
+    """The ``flagged`` decision (any label at its threshold) on one group's rows where it is known."""
+
+    rows: int
+    positives: int  # rows that should be flagged
+    flagged: int  # rows the system flagged
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def flagged_truth(
+    labels: np.ndarray, label_mask: np.ndarray, label_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether it should be flagged, and whether that is known. It should where any known label is
+    positive; it should not where the umbrella label (``unsafe``) is known negative, or, in a label set without
+    it, where every label is known negative. Elsewhere nobody knows (a tweet that is not hate)."""
+    known: np.ndarray = np.asarray(label_mask) > 0
+    positive: np.ndarray = known & (np.asarray(labels) > 0.5)
+    truth = np.asarray(positive.any(axis=1))
+    clean: np.ndarray
+    if UMBRELLA_LABEL in label_names:
+        column = list(label_names).index(UMBRELLA_LABEL)
+        clean = known[:, column] & ~positive[:, column]
+    else:
+        clean = known.all(axis=1) & ~truth
+    return truth, truth | clean
+
+
+def flagged_decisions(probs: np.ndarray, label_names: Sequence[str], thresholds: Mapping[str, float]) -> np.ndarray:
+    """Per row: does any label reach its threshold (the server's ``flagged``)."""
+    reached: np.ndarray = np.asarray(probs, dtype=np.float64) >= threshold_vector(label_names, thresholds)
+    return np.asarray(reached.any(axis=1))
+
+
+def flagged_metrics(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    label_mask: np.ndarray,
+    sources: Sequence[str] | np.ndarray,
+    label_names: Sequence[str],
+    thresholds: Mapping[str, float],
+) -> dict[str, FlaggedMetrics]:
+    """Precision, recall and F1 of ``flagged`` over all rows (``"all"``) and per source, on rows where the truth
+    is known; a source where it never is has no entry."""
+    truth, known = flagged_truth(labels, label_mask, label_names)
+    decided = flagged_decisions(probs, label_names, thresholds)
+    source_of = np.asarray(sources, dtype=object)
+    groups: dict[str, np.ndarray] = {ALL_SOURCES: np.ones(len(truth), dtype=bool)}
+    groups.update({str(name): source_of == name for name in sorted(set(source_of.tolist()))})
+    result: dict[str, FlaggedMetrics] = {}
+    for group, in_group in groups.items():
+        rows = in_group & known
+        if not rows.any() and group != ALL_SOURCES:
+            continue
+        tp = int((decided & truth & rows).sum())
+        fp = int((decided & ~truth & rows).sum())
+        fn = int((~decided & truth & rows).sum())
+        positives = tp + fn
+        result[group] = FlaggedMetrics(
+            rows=int(rows.sum()),
+            positives=positives,
+            flagged=tp + fp,
+            precision=tp / (tp + fp) if tp + fp else None,
+            recall=tp / positives if positives else None,
+            f1=float(f1_from_counts(tp, fp, fn)) if positives else None,
+        )
+    return result

@@ -19,7 +19,13 @@ matplotlib.use("Agg")  # files only; evaluation machines have no display
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, metrics_to_dict, reliability_bins
+from cockatoo_ml.evaluation.metrics import (
+    ALL_SOURCES,
+    FlaggedMetrics,
+    GroupedMetrics,
+    metrics_to_dict,
+    reliability_bins,
+)
 from cockatoo_ml.metrics.plots import label_grid, save_figure
 from cockatoo_ml.registry import evaluation as defaults
 
@@ -51,6 +57,10 @@ class EvaluationReport:
     # With a cascade (metrics[CASCADE]): its student, the share of texts it answered and how many decisions are
     # identical to the transformer alone, over every label ("decision_agreement") and per label.
     cascade: dict[str, Any] | None = None
+    # The ``flagged`` decision (any label, ``unsafe`` included, at its threshold) per system and group, and the
+    # thresholds it used: the model's for the model and the cascade, each baseline's own F1-best ones.
+    flagged: dict[str, dict[str, FlaggedMetrics]] = field(default_factory=dict)
+    flagged_thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def baselines(self) -> list[str]:
@@ -121,7 +131,26 @@ class EvaluationReport:
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "metrics": {system: metrics_to_dict(grouped) for system, grouped in self.metrics.items()},
             **({"cascade": self.cascade} if self.cascade is not None else {}),
+            "flagged": {
+                system: {group: m.to_dict() for group, m in groups.items()} for system, groups in self.flagged.items()
+            },
+            "flagged_thresholds": self.flagged_thresholds,
         }
+
+    def flagged_table(self) -> str:
+        """Markdown: precision, recall and F1 of ``flagged`` per system, over all rows and per source where some
+        row should be flagged."""
+        head = ["system", "source", "rows", "should be flagged", "flagged", "precision", "recall", "F1"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+        for system, groups in self.flagged.items():
+            for group in [ALL_SOURCES, *sorted(g for g in groups if g != ALL_SOURCES)]:
+                m = groups.get(group)
+                if m is None or (group != ALL_SOURCES and not m.positives):
+                    continue
+                cells = [system, f"**{group}**" if group == ALL_SOURCES else group, str(m.rows), str(m.positives)]
+                cells += [str(m.flagged), _fmt(m.precision), _fmt(m.recall), _fmt(m.f1)]
+                lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
 
     def cascade_table(self) -> str:
         """Markdown: per label (all rows), the transformer alone beside the cascade: PR-AUC, F1 at the thresholds
@@ -309,6 +338,18 @@ class EvaluationReport:
                 self.cascade_summary(),
                 "",
                 self.cascade_table(),
+            ]
+        if self.flagged:
+            lines += [
+                "",
+                "## Flagged (any label at its threshold)",
+                "",
+                "A row should be flagged where a known label is positive, and should not where `unsafe` is known "
+                "negative (without `unsafe`: every label known negative); other rows are left out. The model and "
+                "the cascade use the model's thresholds, a baseline its own F1-best threshold per label on these "
+                "rows (which favours the baseline).",
+                "",
+                self.flagged_table(),
             ]
         titles = {MODEL: "Model (transformer alone)" if self.cascade is not None else "Model", CASCADE: "Cascade"}
         for system in self.metrics:

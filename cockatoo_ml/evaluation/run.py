@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.evaluation.baselines import Baseline, build_baseline
 from cockatoo_ml.evaluation.data import EvalRows, rows_from_sources, rows_from_split
-from cockatoo_ml.evaluation.metrics import grouped_metrics
+from cockatoo_ml.evaluation.metrics import ALL_SOURCES, GroupedMetrics, flagged_metrics, grouped_metrics
 from cockatoo_ml.evaluation.report import CASCADE, MODEL, EvaluationReport
 from cockatoo_ml.evaluation.scoring import LocalScorer, RemoteScorer, Scorer, parse_headers
 from cockatoo_ml.inference.bands import cascade_agreement
@@ -70,6 +70,16 @@ def evaluate_scores(
         system: grouped_metrics(values, rows.labels, rows.label_mask, rows.sources, rows.label_names, thresholds)
         for system, values in scores.items()
     }
+    decision_thresholds = {
+        system: dict(thresholds) if system in (MODEL, CASCADE) else best_thresholds(metrics[system], thresholds)
+        for system in scores
+    }
+    flagged = {
+        system: flagged_metrics(
+            values, rows.labels, rows.label_mask, rows.sources, rows.label_names, decision_thresholds[system]
+        )
+        for system, values in scores.items()
+    }
     return EvaluationReport(
         model_name=model_name,
         data=rows.description,
@@ -82,7 +92,18 @@ def evaluate_scores(
         labels=rows.labels,
         label_mask=rows.label_mask,
         cascade=summary,
+        flagged=flagged,
+        flagged_thresholds=decision_thresholds,
     )
+
+
+def best_thresholds(metrics: GroupedMetrics, fallback: Mapping[str, float]) -> dict[str, float]:
+    """A baseline's own F1-best threshold per label on the evaluated rows (the model's where it has none): its
+    scores are on another scale than the model's, so the model's thresholds would say nothing of it."""
+    return {
+        label: m.best_threshold if m.best_threshold is not None else fallback[label]
+        for label, m in metrics[ALL_SOURCES].items()
+    }
 
 
 @dataclass(frozen=True)

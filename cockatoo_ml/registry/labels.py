@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from cockatoo_ml.settings import from_env, setting
 
-DEFAULT_LABELS: tuple[str, ...] = ("scam", "violence", "nsfw", "harassment")
+DEFAULT_LABELS: tuple[str, ...] = ("scam", "violence", "nsfw", "harassment", "unsafe")
+# The broad label: "a moderation system should flag this text". It is positive wherever any other active label
+# is (prepare_data.py derives that for every source); a source's own rule adds its broad flag (ToxicChat's
+# toxicity) and its negatives, which only a source whose annotation covers everything unsafe can give
+# (cockatoo_ml/data/sources.py). A label set without it simply has no umbrella.
+UMBRELLA_LABEL = "unsafe"
 
 
 def _label_list(raw: str) -> tuple[str, ...]:

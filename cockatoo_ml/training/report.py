@@ -13,6 +13,7 @@ from cockatoo_ml.artifacts import MODEL_CARD
 from cockatoo_ml.data.contract import SourceCredit
 from cockatoo_ml.metrics.plots import known_rows, label_axes, label_grid, save_figure
 from cockatoo_ml.metrics.thresholds import f1_curve, threshold_grid
+from cockatoo_ml.registry.labels import UMBRELLA_LABEL
 
 PLOTS_DIR = "plots"
 PR_CURVES_PNG = "pr_curves.png"
@@ -205,6 +206,17 @@ def write_model_card(
         f"Multi-label moderation classifier ({', '.join(label_names)}) fine-tuned from `{base_model}` by "
         f"`train_text.py` on the prepared dataset `{data_dir}`. Each label is an independent sigmoid score; a text "
         "is flagged for a label when its score reaches that label's threshold (`thresholds.json`).",
+        *(
+            [
+                "",
+                f'`{UMBRELLA_LABEL}` is the broad label, "a moderation system should flag this": positive in the '
+                "training data wherever another label is, and where a source's broad flag is (e.g. ToxicChat's "
+                "toxicity, any OpenAI moderation category); a text is `flagged` when any label, "
+                f"`{UMBRELLA_LABEL}` included, reaches its threshold.",
+            ]
+            if UMBRELLA_LABEL in label_names
+            else []
+        ),
         "",
         *usage_section(title, custom),
         "## Labels",

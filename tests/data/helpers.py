@@ -7,6 +7,7 @@ import numpy as np
 from cockatoo_ml.data.sources import LabelRule, ReaderOptions, SourceSpec
 
 LABELS = ("scam", "violence", "nsfw", "harassment")
+WITH_UNSAFE = (*LABELS, "unsafe")  # the default label set: the four and the umbrella
 
 
 def spec(name: str = "src", fmt: str = "csv", text: str = "text", **kwargs) -> SourceSpec:

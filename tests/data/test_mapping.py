@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 
 from cockatoo_ml.data.mapping import column_scores, map_labels, merge_scores
-from cockatoo_ml.data.sources import AnyOfRule, LabelRule
-from cockatoo_ml.errors import DataError
+from cockatoo_ml.data.sources import AnyOfRule, CleanRule, LabelRule
+from cockatoo_ml.errors import ConfigError, DataError
 
-from .helpers import LABELS, as_lists, spec
+from .helpers import LABELS, WITH_UNSAFE, as_lists, spec
 
 NAN = np.nan
 
@@ -120,3 +120,82 @@ def test_any_of_members_outside_the_active_labels_are_left_out() -> None:
     frame = pd.DataFrame({"text": ["a"], "unsafe": [1]})
     source = spec(labels={}, any_of=AnyOfRule(columns=("unsafe",), labels=("violence", "self_harm")))
     assert map_labels(frame, source, LABELS).any_of.tolist() == [[False, True, False, False]]
+
+
+# --- the umbrella label `unsafe` (sources.py, rules 6 and 7) ------------------------------------------------------
+
+
+def test_unsafe_is_positive_where_a_label_is_and_unknown_elsewhere_without_a_rule_of_its_own() -> None:
+    frame = pd.DataFrame({"text": list("abc"), "label": [1, 0, None]})  # a TweetEval-like hate flag
+    mapped = map_labels(frame, spec(), WITH_UNSAFE)
+    assert as_lists(mapped.labels) == [
+        [None, None, None, 1.0, 1.0],
+        [None, None, None, 0.0, None],  # not hate is not known to be safe
+        [None, None, None, None, None],
+    ]
+
+
+def test_unsafe_from_a_broad_flag_gives_positives_and_negatives_and_a_label_positive_wins() -> None:
+    # A ToxicChat-like source: the broad flag, plus a label whose positive makes the row unsafe whatever the flag.
+    frame = pd.DataFrame({"text": list("abcd"), "toxicity": [1, 0, 0, None], "threat": [None, 0, 1, None]})
+    source = spec(
+        labels={"unsafe": LabelRule(columns=("toxicity",)), "violence": LabelRule(columns=("threat",))}
+    )
+    assert [row[1:] for row in as_lists(map_labels(frame, source, WITH_UNSAFE).labels)] == [
+        [None, None, None, 1.0],
+        [0.0, None, None, 0.0],
+        [1.0, None, None, 1.0],
+        [None, None, None, None],
+    ]
+
+
+def test_unsafe_from_any_category_of_a_moderation_set_even_one_we_do_not_map() -> None:
+    # OpenAI-like: SH (self-harm) maps to none of our labels but makes the row unsafe; a missing key is unknown.
+    frame = pd.DataFrame({"text": list("abcd"), "S": [0, 0, 1, 0], "SH": [1, 0, 0, None]})
+    source = spec(labels={"nsfw": LabelRule(columns=("S",)), "unsafe": LabelRule(columns=("S", "SH"))})
+    assert [row[2::2] for row in as_lists(map_labels(frame, source, WITH_UNSAFE).labels)] == [
+        [0.0, 1.0],
+        [0.0, 0.0],
+        [1.0, 1.0],
+        [0.0, None],
+    ]
+
+
+def test_clean_flag_clears_the_labels_it_names_where_they_are_unknown() -> None:
+    # ConvAbuse-like: abusive by a majority is harassment (below the threshold unknown); "not abusive" by a
+    # majority is clean for every label; a row that is neither (a tie) stays unknown.
+    frame = pd.DataFrame({"text": list("abc"), "abusive": [1.0, 0.0, 0.5], "fine": [0.0, 1.0, 0.5]})
+    source = spec(
+        labels={"harassment": LabelRule(columns=("abusive",), threshold=0.51, below="unknown")},
+        clean=CleanRule(columns=("fine",), threshold=0.51, labels=("violence", "harassment", "unsafe")),
+    )
+    assert as_lists(map_labels(frame, source, WITH_UNSAFE).labels) == [
+        [None, None, None, 1.0, 1.0],
+        [None, 0.0, None, 0.0, 0.0],  # scam is not named by `clean`: unknown
+        [None, None, None, None, None],
+    ]
+
+
+def test_clean_never_overrides_a_positive() -> None:
+    frame = pd.DataFrame({"text": ["a"], "sexual": [1], "fine": [1]})
+    source = spec(
+        labels={"nsfw": LabelRule(columns=("sexual",))},
+        clean=CleanRule(columns=("fine",), labels=("nsfw", "harassment", "unsafe")),
+    )
+    assert as_lists(map_labels(frame, source, WITH_UNSAFE).labels) == [[None, None, 1.0, 0.0, 1.0]]
+
+
+def test_below_unknown_turns_negatives_into_unknown_for_every_merge() -> None:
+    rows = np.array([[1.0, 0.0], [0.0, 0.0], [NAN, NAN]])
+    # (1, 0) is positive for any/max/mean (0.5 >= 0.5) and negative for all: with below="unknown", unknown.
+    expected = {"any": 1.0, "max": 1.0, "mean": 1.0, "all": None}
+    for merge, first in expected.items():
+        rule = LabelRule(columns=("a", "b"), merge=merge, below="unknown", missing="ignore")
+        assert as_lists(merge_scores(rows, rule)[:, None]) == [[first], [None], [None]], merge
+    with pytest.raises(ConfigError, match="below 'maybe' is not one of"):
+        LabelRule(columns=("a",), below="maybe")
+
+
+def test_a_label_set_without_unsafe_has_no_umbrella() -> None:
+    frame = pd.DataFrame({"text": ["a"], "label": [1]})
+    assert as_lists(map_labels(frame, spec(), LABELS).labels) == [[None, None, None, 1.0]]

@@ -12,6 +12,7 @@ from cockatoo_ml.data.contract import SPLITS, STATS_FILE, SourceCredit, load_pro
 from cockatoo_ml.data.prepare import (
     PrepareSettings,
     assign_splits,
+    cap_rows,
     clean_texts,
     deduplicate,
     prepare,
@@ -19,7 +20,7 @@ from cockatoo_ml.data.prepare import (
 from cockatoo_ml.errors import ConfigError, DataError
 from cockatoo_ml.registry.data import PREPARE_SETTINGS_FILE
 
-from .helpers import as_lists
+from .helpers import as_lists, spec
 
 REPO = Path(__file__).resolve().parents[2]
 NAN = np.nan
@@ -103,13 +104,14 @@ def test_prepare_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     make_raw(tmp_path, alpha, beta)
     stats = prepare(settings(tmp_path))
     dataset, labels = load_processed(tmp_path / "out")
-    assert labels == ["scam", "violence", "nsfw", "harassment"]
+    assert labels == ["scam", "violence", "nsfw", "harassment", "unsafe"]
     rows = {r["text"]: r for split in dataset.values() for r in split}
     assert len(rows) == 81  # 40 + 40 + one merged duplicate; empty and label-less rows dropped
-    shared = rows["Shared TEXT"]
-    assert shared["labels"] == [1.0, 0.0, 0.0, 1.0] and shared["label_mask"] == [1.0, 1.0, 0.0, 1.0]
+    shared = rows["Shared TEXT"]  # unsafe: positive because a label is, though neither source has an unsafe rule
+    assert shared["labels"] == [1.0, 0.0, 0.0, 1.0, 1.0] and shared["label_mask"] == [1.0, 1.0, 0.0, 1.0, 1.0]
     assert shared["source"] == "alpha"  # the first copy's source
-    assert rows["beta text 3"]["label_mask"] == [0.0, 1.0, 0.0, 1.0]
+    assert rows["beta text 3"]["label_mask"] == [0.0, 1.0, 0.0, 1.0, 1.0]
+    assert rows["beta text 4"]["label_mask"] == [0.0, 1.0, 0.0, 1.0, 0.0]  # all negative: unsafe stays unknown
     texts = [set(dataset[s]["text"]) for s in ("train", "validation", "test")]
     assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
     reports = {r["name"]: r for r in stats["sources"]}
@@ -197,7 +199,7 @@ def test_demo_toml_finds_its_folder_relative_to_the_toml(tmp_path: Path) -> None
     (tmp_path / "sources" / "demo.toml").write_text((REPO / "sources" / "demo.toml").read_text())
     (tmp_path / "demo").mkdir()
     lines = [json.dumps({"text": f"demo {i}", "scam": i % 4 == 0, "violence": i % 4 == 1, "nsfw": i % 4 == 2,
-                         "harassment": i % 4 == 3}) for i in range(40)]
+                         "harassment": i % 4 == 3, "unsafe": True}) for i in range(40)]
     (tmp_path / "demo" / "corpus.jsonl").write_text("\n".join(lines) + "\n")
     stats = prepare(PrepareSettings(sources=str(tmp_path / "sources" / "demo.toml"), raw_dir="", output=str(tmp_path / "out")))
     assert sum(stats["rows"].values()) == 40
@@ -235,7 +237,7 @@ def test_keep_unlabelled_keeps_rows_without_any_known_label(tmp_path: Path) -> N
     assert {r["name"]: r["no_known_label"] for r in stats["sources"]}["alpha"] == 0
     dataset, _ = load_processed(tmp_path / "out")
     (row,) = [r for split in dataset.values() for r in split if r["text"] == "mystery"]
-    assert row["label_mask"] == [0.0, 0.0, 0.0, 0.0] and row["labels"] == [0.0, 0.0, 0.0, 0.0]
+    assert row["label_mask"] == [0.0] * 5 and row["labels"] == [0.0] * 5
 
 
 def test_deduplicate_merges_any_of_flags_unless_a_copy_knows_a_member_positive() -> None:
@@ -269,10 +271,34 @@ def test_any_of_rows_are_kept_as_flags_and_leave_the_other_rows_splits_alone(tmp
     before, _ = load_processed(tmp_path / "before")
     after, _ = load_processed(tmp_path / "after")
     rows = {r["text"]: r for split in after.values() for r in split}
-    assert rows["flagged 7"]["labels"] == [0.0, 1.0, 0.0, 1.0] and rows["flagged 7"]["label_mask"] == [0.0] * 4
-    assert rows["beta text 1"]["labels"] == [0.0, 0.0, 0.0, 1.0]  # unflagged rows are as before
+    assert rows["flagged 7"]["labels"] == [0.0, 1.0, 0.0, 1.0, 0.0] and rows["flagged 7"]["label_mask"] == [0.0] * 5
+    assert rows["beta text 1"]["labels"] == [0.0, 0.0, 0.0, 1.0, 1.0]  # unflagged rows are as before
     assert sum(stats["labels"][split]["harassment"]["any_of"] for split in SPLITS) == 30
     assert all(stats["labels"][split]["harassment"]["any_of"] for split in SPLITS)  # spread over splits
     for split in SPLITS:
         assert set(before[split]["text"]) == {t for t in after[split]["text"] if not t.startswith("flagged")}
     assert not any(t.startswith("flagged") for split in before.values() for t in split["text"])  # dropped before
+
+
+def test_cap_rows_keeps_a_seeded_subset_of_the_labelled_rows_and_every_unlabelled_one() -> None:
+    labels = np.full((10, 2), NAN, dtype=np.float32)
+    labels[:6, 0] = 1.0  # rows 0-5 carry a label, 6-9 none
+    flags = np.zeros((10, 2), dtype=bool)
+    flags[6, 1] = True  # an "at least one of" flag counts as a label
+    keep = cap_rows(labels, flags, 4, seed=1)
+    assert keep[7:].all() and keep[:7].sum() == 4
+    assert (cap_rows(labels, flags, 4, seed=1) == keep).all()
+    assert cap_rows(labels, flags, 0, seed=1).all() and cap_rows(labels, flags, 7, seed=1).all()
+
+
+def test_max_rows_caps_a_source_and_reports_it(tmp_path: Path) -> None:
+    alpha = [json.dumps({"text": f"a{i}", "scam": i % 2, "harassment": 0}) for i in range(30)]
+    make_raw(tmp_path, alpha, "text,violence,harassment\nb,1,0\nc,0,0\n")
+    toml = (tmp_path / "sources.toml").read_text().replace('name = "alpha"', 'name = "alpha"\nmax_rows = 12', 1)
+    (tmp_path / "sources.toml").write_text(toml)
+    stats = prepare(settings(tmp_path))
+    reports = {r["name"]: r for r in stats["sources"]}
+    assert (reports["alpha"]["capped"], reports["alpha"]["kept"]) == (18, 12)
+    assert reports["beta"]["capped"] == 0
+    with pytest.raises(ConfigError, match="max_rows must be a whole number >= 0"):
+        spec("x", max_rows=-1)

@@ -1,5 +1,6 @@
 """sources/public_corpus.toml against the real files in ../shared/datasets (counts from each SOURCE.md)."""
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -7,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATASETS
 
 from cockatoo_ml.data.contract import load_processed
 from cockatoo_ml.data.prepare import PrepareSettings, SourceReport, load_source, prepare
 from cockatoo_ml.data.sources import load_sources_toml
 from cockatoo_ml.registry.paths import PUBLIC_CORPUS_SOURCES
 
-from conftest import SHARED_DATASETS
-from .helpers import LABELS
+from .helpers import WITH_UNSAFE as LABELS
 
 # These tests read the real datasets beside the repo; without them they fail (never skip) with this hint.
 assert SHARED_DATASETS.is_dir(), f"the public datasets are expected in {SHARED_DATASETS} (clone the repo beside shared/)"
@@ -22,8 +23,8 @@ SPECS = {spec.name: spec for spec in load_sources_toml(PUBLIC_CORPUS_SOURCES).so
 
 
 def counts(name: str) -> dict[str, tuple[int, int, int]]:
-    """(positive, negative, unknown) per label for one source, straight after mapping."""
-    loaded = load_source(SPECS[name], SHARED_DATASETS, LABELS, SourceReport(name))
+    """(positive, negative, unknown) per label for one source, straight after mapping (every row: no cap)."""
+    loaded = load_source(dataclasses.replace(SPECS[name], max_rows=0), SHARED_DATASETS, LABELS, SourceReport(name))
     assert loaded is not None
     labels = loaded[1]
     return {
@@ -75,7 +76,7 @@ def test_openai_moderation_missing_keys_are_unknown_not_negative() -> None:
     assert got["nsfw"][2] > 500  # S is labelled on only 787 of 1344 prompts
 
 
-def test_prepare_all_nine_public_datasets(tmp_path: Path) -> None:
+def test_prepare_all_thirteen_public_datasets(tmp_path: Path) -> None:
     settings = PrepareSettings(sources=str(PUBLIC_CORPUS_SOURCES), raw_dir=str(SHARED_DATASETS), output=str(tmp_path / "out"))
     stats = prepare(settings)
     assert all(report["status"] == "ok" for report in stats["sources"])
@@ -95,5 +96,6 @@ def test_toxicchat_toxic_prompts_are_an_any_of_flag_over_the_three_labels_it_cov
     _, labels, any_of = loaded
     flagged = any_of.any(axis=1)
     assert int(flagged.sum()) == 349  # the rows whose labels are unknown above: toxicity = 1
-    assert any_of[flagged].all(axis=0).tolist() == [False, True, True, True]  # never scam
-    assert np.isnan(labels[flagged][:, 1:]).all()
+    assert any_of[flagged].all(axis=0).tolist() == [False, True, True, True, False]  # never scam nor unsafe
+    assert np.isnan(labels[flagged][:, 1:4]).all()
+    assert (labels[flagged][:, 4] == 1).all()  # the flag itself is what unsafe means

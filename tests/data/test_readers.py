@@ -124,3 +124,24 @@ def test_find_source_files_is_sorted_and_defaults_by_format(tmp_path: Path) -> N
     assert [p.name for p in find_source_files(spec(), tmp_path)] == ["a.csv", "b.csv"]
     assert [p.name for p in find_source_files(spec(fmt="paired_txt"), tmp_path)] == ["train_text.txt"]
     assert [p.name for p in find_source_files(spec(files=("c.*", "b.*")), tmp_path)] == ["b.csv", "c.txt"]
+
+
+def test_json_tree_reads_nested_keys_as_columns_and_skips_what_is_not_a_list_of_texts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "catqa.json"
+    document = {
+        "Adult Content": {"Erotic text": ["q1", "q2"], "Humor": "not a list"},
+        "Fraud": {"Phishing": ["q3", 7]},
+        "Broken": ["a list where subcategories belong"],
+    }
+    path.write_text(json.dumps(document))
+    options = ReaderOptions(tree_keys=("category", "subcategory"))
+    raw = read_source_file(path, spec(fmt="json", reader=options))
+    assert raw.frame.to_dict("list") == {
+        "category": ["Adult Content", "Adult Content", "Fraud"],
+        "subcategory": ["Erotic text", "Erotic text", "Phishing"],
+        "text": ["q1", "q2", "q3"],
+    }
+    assert raw.bad_rows == 3  # the string leaf, the number 7 and the list at the category level
+    assert "catqa.json: 3 entr" in caplog.text

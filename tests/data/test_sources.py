@@ -115,7 +115,8 @@ def test_shipped_source_files_parse_and_credit_every_source() -> None:
     folders = {s.folder_name for s in public.sources}
     assert folders == {
         "tweeteval_hate", "tweeteval_offensive", "toxicchat", "jigsaw_toxic", "sms_spam_collection",
-        "sms_smishing", "davidson_hate_offensive", "ethos", "openai_moderation",
+        "sms_smishing", "davidson_hate_offensive", "ethos", "openai_moderation", "edos", "convabuse", "ailuminate",
+        "catqa",
     }
     demo = load_sources_toml(DEMO_SOURCES)
     assert demo.raw_dir == DEMO_SOURCES.parent.parent.resolve()

@@ -12,6 +12,7 @@ from cockatoo_ml.data.contract import features, load_processed, save_processed
 from cockatoo_ml.data.prepare import PrepareSettings, prepare
 from cockatoo_ml.errors import DataError
 from cockatoo_ml.evaluation.data import rows_from_sources, rows_from_split
+from cockatoo_ml.registry.labels import DEFAULT_LABELS
 from tests.conftest import LABELS, make_rows
 
 SOURCES_TOML = """
@@ -80,7 +81,7 @@ def test_empty_or_unknown_split_is_an_error(tmp_path: Path) -> None:
 
 
 def test_sources_are_read_as_prepare_data_reads_them(sources_file: Path, tmp_path: Path) -> None:
-    rows = rows_from_sources(sources_file, LABELS, raw_dir=tmp_path / "raw")
+    rows = rows_from_sources(sources_file, DEFAULT_LABELS, raw_dir=tmp_path / "raw")  # what prepare labels
     prepare(PrepareSettings(sources=str(sources_file), raw_dir=str(tmp_path / "raw"), output=str(tmp_path / "out")))
     dataset, _ = load_processed(tmp_path / "out")
     prepared = {
@@ -97,7 +98,7 @@ def test_sources_are_read_as_prepare_data_reads_them(sources_file: Path, tmp_pat
     merged = rows.texts.index("have a nice day")
     assert rows.labels[merged, LABELS.index("harassment")] == 1  # positive if any known copy says so
     both = rows.texts.index("you idiot")  # in chat and in sms: one row knowing what either copy knows
-    assert rows.label_mask[both].tolist() == [1, 1, 0, 1] and rows.labels[both].tolist() == [0, 0, 0, 1]
+    assert rows.label_mask[both].tolist() == [1, 1, 0, 1, 1] and rows.labels[both].tolist() == [0, 0, 0, 1, 1]
     assert rows.sources[both] == "chat"  # the first copy's source
 
 

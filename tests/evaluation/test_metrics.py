@@ -9,6 +9,8 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from cockatoo_ml.evaluation.metrics import (
     ALL_SOURCES,
     expected_calibration_error,
+    flagged_metrics,
+    flagged_truth,
     grouped_metrics,
     label_metrics,
     reliability_bins,
@@ -78,3 +80,63 @@ def test_grouped_metrics_count_known_rows_only_per_source() -> None:
     in_b = sources == "b"
     assert grouped["b"]["scam"].roc_auc == pytest.approx(roc_auc_score(TRUTH[in_b], PROBS[in_b]))
     assert grouped["a"]["scam"].rows == 4 and grouped["a"]["scam"].positives == 2  # rows 1-4: 0.81 and 0.55
+
+
+# --- flagged: any label (unsafe included) at its threshold, against a hand computation ---------------------------
+
+FLAG_LABELS = ("violence", "harassment", "unsafe")
+FLAG_THRESHOLDS = {"violence": 0.5, "harassment": 0.7, "unsafe": 0.4}
+NA = np.nan
+# Truth (NaN = unknown) and scores for eight rows of two sources.
+FLAG_TRUTH = np.array(
+    [
+        [1, NA, 1],  # a: should be flagged (a label is positive)
+        [0, 0, 0],  # a: should not (unsafe known negative)
+        [NA, NA, 0],  # a: should not
+        [NA, 1, 1],  # a: should be
+        [NA, 0, NA],  # b: unknown (not hate is not known safe): left out
+        [NA, NA, 1],  # b: should be (the broad flag)
+        [0, NA, 0],  # b: should not
+        [NA, NA, NA],  # b: unknown
+    ]
+)
+FLAG_SCORES = np.array(
+    [
+        [0.9, 0.1, 0.1],  # flagged by violence: TP
+        [0.1, 0.1, 0.45],  # flagged by unsafe (0.45 >= 0.4): FP
+        [0.1, 0.69, 0.1],  # harassment 0.69 < 0.7: not flagged, TN
+        [0.1, 0.2, 0.3],  # not flagged: FN
+        [0.9, 0.9, 0.9],  # unknown: ignored
+        [0.1, 0.1, 0.4],  # unsafe exactly at its threshold: TP
+        [0.6, 0.1, 0.1],  # violence: FP
+        [0.9, 0.9, 0.9],  # unknown: ignored
+    ]
+)
+FLAG_SOURCES = np.array(["a"] * 4 + ["b"] * 4, dtype=object)
+
+
+def test_flagged_truth_is_known_where_a_label_is_positive_or_unsafe_known_negative() -> None:
+    truth, known = flagged_truth(np.nan_to_num(FLAG_TRUTH), ~np.isnan(FLAG_TRUTH), FLAG_LABELS)
+    assert known.tolist() == [True, True, True, True, False, True, True, False]
+    assert truth[known].tolist() == [True, False, False, True, True, False]
+
+
+def test_flagged_truth_without_unsafe_needs_every_label_known_negative() -> None:
+    labels = np.array([[0, 0], [0, NA], [1, NA]])
+    truth, known = flagged_truth(np.nan_to_num(labels), ~np.isnan(labels), ("violence", "harassment"))
+    assert known.tolist() == [True, False, True] and truth.tolist() == [False, False, True]
+
+
+def test_flagged_metrics_by_hand() -> None:
+    got = flagged_metrics(
+        FLAG_SCORES, np.nan_to_num(FLAG_TRUTH), ~np.isnan(FLAG_TRUTH), FLAG_SOURCES, FLAG_LABELS, FLAG_THRESHOLDS
+    )
+    # all: TP 2 (rows 0, 5), FP 2 (rows 1, 6), FN 1 (row 3), TN 1 (row 2).
+    assert (got[ALL_SOURCES].rows, got[ALL_SOURCES].positives, got[ALL_SOURCES].flagged) == (6, 3, 4)
+    assert got[ALL_SOURCES].precision == pytest.approx(2 / 4)
+    assert got[ALL_SOURCES].recall == pytest.approx(2 / 3)
+    assert got[ALL_SOURCES].f1 == pytest.approx(2 * 2 / (2 * 2 + 2 + 1))
+    # a: TP 1, FP 1, FN 1; b: TP 1, FP 1, FN 0.
+    assert (got["a"].precision, got["a"].recall, got["a"].f1) == (0.5, 0.5, pytest.approx(0.5))
+    assert (got["b"].rows, got["b"].precision, got["b"].recall) == (2, 0.5, 1.0)
+    assert got["b"].f1 == pytest.approx(2 / 3)

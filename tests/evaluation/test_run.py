@@ -9,15 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
 
 from cockatoo_ml.artifacts import THRESHOLDS_FILE, load_thresholds
 from cockatoo_ml.cli import run_main
 from cockatoo_ml.data.contract import features, save_processed
-from cockatoo_ml.evaluation.data import rows_from_split
+from cockatoo_ml.evaluation.data import EvalRows, rows_from_split
 from cockatoo_ml.evaluation.report import MODEL
-from cockatoo_ml.evaluation.run import evaluate_model, main
+from cockatoo_ml.evaluation.run import evaluate_model, evaluate_scores, main
 from cockatoo_ml.metrics.thresholds import tune_thresholds
 from tests.conftest import LABELS, REPO_ROOT, make_rows
 from tests.evaluation.conftest import API_KEY
@@ -185,3 +186,48 @@ def test_the_script_exits_with_one_error_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: model directory {tmp_path / 'missing'} does not")
+
+
+class ConstantBaseline:
+    """A baseline whose scores are fixed: the flagged decision at its own thresholds can be worked out by hand."""
+
+    name = "fixed"
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    def fit(self, rows: EvalRows) -> "ConstantBaseline":
+        return self
+
+    def score(self, texts: list[str], progress: bool = True) -> np.ndarray:
+        return self.scores
+
+
+def test_report_has_flagged_per_system_at_each_systems_thresholds() -> None:
+    names = ("violence", "unsafe")
+    rows = EvalRows(
+        texts=list("abcd"),
+        labels=np.array([[1, 1], [0, 0], [0, 1], [0, 0]]),
+        label_mask=np.array([[1, 1], [1, 1], [0, 1], [1, 1]]),
+        sources=np.array(["x", "x", "y", "y"], dtype=object),
+        label_names=names,
+        description="hand-made rows",
+    )
+    model = np.array([[0.9, 0.2], [0.2, 0.1], [0.1, 0.3], [0.1, 0.6]])  # at its thresholds: TP, TN, FN, FP
+    # The baseline separates the rows at its own F1-best thresholds (violence 0.5, unsafe 0.4).
+    fixed = np.array([[0.8, 0.8], [0.2, 0.2], [0.2, 0.4], [0.2, 0.3]])
+    report = evaluate_scores(
+        "m", model, {"violence": 0.9, "unsafe": 0.5}, rows, baselines=[ConstantBaseline(fixed)], train_rows=rows
+    )
+    assert report.flagged_thresholds[MODEL] == {"violence": 0.9, "unsafe": 0.5}
+    assert report.flagged_thresholds["fixed"] == {"violence": 0.5, "unsafe": 0.4}  # F1-best, nearest 0.5 on ties
+    ours, theirs = report.flagged[MODEL]["all"], report.flagged["fixed"]["all"]
+    assert (ours.rows, ours.positives, ours.flagged, ours.precision, ours.recall) == (4, 2, 2, 0.5, 0.5)
+    assert (theirs.flagged, theirs.precision, theirs.recall, theirs.f1) == (2, 1.0, 1.0, 1.0)
+    assert report.flagged[MODEL]["y"].positives == 1
+    markdown = report.to_markdown()
+    assert "## Flagged (any label at its threshold)" in markdown
+    assert "| fixed | **all** | 4 | 2 | 2 | 1.000 | 1.000 | 1.000 |" in markdown
+    assert report.to_dict()["flagged"]["model"]["y"] == {
+        "rows": 2, "positives": 1, "flagged": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0
+    }

@@ -72,6 +72,27 @@ def test_model_card_names_base_model_sources_labels_and_metrics(tmp_path: Path) 
     assert "Non-commercial" not in card
     assert "### validation (30 rows)" in card and "| global_step | 300 |" in card
     assert "plots/pr_curves.png" in card
+    assert "`unsafe` is the broad label" not in card  # a label set without the umbrella does not mention it
+
+
+def test_model_card_explains_unsafe_and_flagged_when_the_model_has_it(tmp_path: Path) -> None:
+    names = ("harassment", "unsafe")
+    card = write_model_card(
+        tmp_path,
+        title="m",
+        base_model="minilm",
+        data_dir="d",
+        label_names=names,
+        label_stats={},
+        source_counts={"train": {"toxicchat": 2}},
+        credits=[SourceCredit("toxicchat", "CC-BY-NC-4.0", "Lin et al. (2023)", 2)],
+        thresholds={"harassment": 0.5, "unsafe": 0.4},
+        eval_results={},
+        settings={},
+    ).read_text()
+    assert '`unsafe` is the broad label, "a moderation system should flag this"' in card
+    assert "a text is `flagged` when any label, `unsafe` included, reaches its threshold" in card
+    assert "| 1 | unsafe | 0 | 0 | – | 0.40 |" in card
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
