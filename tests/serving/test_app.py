@@ -69,6 +69,21 @@ async def test_threshold_forms(client, tiny_classifier: TextClassifier, threshol
     assert body["positive_labels"] == positive
 
 
+@pytest.mark.parametrize(("threshold", "flagged"), [(0.0, True), (1.0, False), (None, "tuned")])
+async def test_a_four_label_model_flags_from_the_labels_it_has(client, tiny_classifier, threshold, flagged) -> None:
+    """The tiny model has no ``unsafe`` label (as model directories before it): ``flagged`` is whether any of its
+    four labels reaches its threshold, in /predict and in every /batch result."""
+    texts = ["hello", "Send 0.5 BTC to this wallet and we will double it"]
+    body = await (await client.post("/batch", json={"texts": texts, "threshold": threshold})).get_json()
+    single = await (await client.post("/predict", json={"text": texts[0], "threshold": threshold})).get_json()
+    for text, result in zip(texts, body["results"]):
+        [score] = tiny_classifier.score([text])
+        tuned = any(v >= tiny_classifier.thresholds[l] for l, v in zip(tiny_classifier.labels, score.scores))
+        assert result["flagged"] is (tuned if flagged == "tuned" else flagged)
+        assert result["flagged"] is bool(result["positive_labels"])
+    assert single["flagged"] is body["results"][0]["flagged"]
+
+
 async def test_batch_keeps_input_order_and_matches_predict(client) -> None:
     texts = ["short", "a much longer text about a bank account that was suspended " * 3, "mid length text here"]
     response = await client.post("/batch", json={"texts": texts, "threshold": 0.5})
@@ -431,9 +446,9 @@ async def test_tokens_are_counted_off_the_event_loop_and_over_budget_is_413(make
     threads: list[str] = []
     count = TokenBudget.count
 
-    def recording_count(self, texts, field="texts"):  # type: ignore[no-untyped-def]
+    def recording_count(self, texts, *args, **kwargs):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
-        return count(self, texts, field)
+        return count(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(TokenBudget, "count", recording_count)
     async with make_client(max_text_tokens=20, max_request_tokens=30, max_queue_tokens=30) as client:
