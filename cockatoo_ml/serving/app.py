@@ -9,6 +9,7 @@ Before a request's texts are queued, their cost is counted in tokens on a worker
 from __future__ import annotations
 
 import functools
+import gc
 import hmac
 import json
 import logging
@@ -319,6 +320,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     @app.before_serving
     async def start_batcher() -> None:
         await batcher.start()
+        freeze_start_up_heap()
 
     @app.after_serving
     async def stop_batcher() -> None:
@@ -456,6 +458,16 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
     log.info("%d forward passes at once, %d torch threads each", model_threads, torch_threads)
     log.info("cascade: %s", json.dumps(_cascade_health(cascade).model_dump()))
     return app
+
+
+def freeze_start_up_heap() -> None:
+    """Move everything alive after start-up (torch, transformers, the model: ~400k objects) out of the garbage
+    collector's sight, once per process (``gc.freeze``): it lives as long as the process, yet every full collection
+    walked it, about 0.25 CPU-seconds each on a 2-core machine, and the routes that allocate most (a /v1/moderations
+    answer holds three dicts per text) set off the most of them."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()  # garbage from loading is freed, not frozen
+        gc.freeze()
 
 
 def _cascade_health(cascade: Cascade | None) -> CascadeHealth:

@@ -256,6 +256,19 @@ async def test_freed_memory_is_handed_back_after_scoring(make_client, monkeypatc
     assert trims and all(name.startswith("cockatoo-model") for name in trims)  # off the event loop
 
 
+async def test_the_start_up_heap_is_frozen_once_per_process(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of the garbage collector's sight (gc.freeze), so full collections stop walking torch and the model."""
+    import gc
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: len(frozen))
+    for _ in range(2):
+        async with make_client() as client:
+            assert (await client.post("/predict", json={"text": "hello"})).status_code == 200
+    assert frozen == [1]
+
+
 async def test_start_up_logs_the_thread_plan(make_client, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="cockatoo_ml.serving.app"):
         async with make_client(model_threads=3, torch_threads=1):
