@@ -24,6 +24,7 @@ SCRIPTS = {
     "bench_serve.py": [sys.executable, "benchmarks/bench_serve.py"],
     "bench_precision.py": [sys.executable, "benchmarks/bench_precision.py"],
     "bench_train.py": [sys.executable, "benchmarks/bench_train.py"],
+    "bench_openai.py": [sys.executable, "benchmarks/bench_openai.py"],
     "quickstart.sh": ["bash", "quickstart.sh"],
 }
 _SCRIPT = re.compile(r"(?:^|[\s/])(" + "|".join(re.escape(name) for name in SCRIPTS) + r")\b(.*)")
