@@ -91,16 +91,16 @@ def minilm_path() -> str:
     return resolve_base_model("minilm")
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> Path:
-    """A randomly initialised 2-layer BERT (window of 64 tokens) with MiniLM's tokenizer and our labels."""
+def write_tiny_model(out: Path, minilm_path: str, thresholds: dict[str, float]) -> Path:
+    """A randomly initialised 2-layer BERT (window of 64 tokens) with MiniLM's tokenizer, ``thresholds``' labels
+    (in that order) and those thresholds, saved into ``out``."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from cockatoo_ml.artifacts import save_thresholds
 
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny_model")
+    labels = list(thresholds)
     config = BertConfig(
         vocab_size=30522,
         hidden_size=32,
@@ -108,9 +108,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
         problem_type="multi_label_classification",
     )
     model = BertForSequenceClassification(config)
@@ -118,8 +118,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     tokenizer.model_max_length = 64
     tokenizer.save_pretrained(out)
-    save_thresholds(out, {"scam": 0.4, "violence": 0.5, "nsfw": 0.6, "harassment": 0.5})
+    save_thresholds(out, thresholds)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> Path:
+    """The tiny model (``write_tiny_model``) with our four labels."""
+    thresholds = {"scam": 0.4, "violence": 0.5, "nsfw": 0.6, "harassment": 0.5}
+    assert tuple(thresholds) == LABELS
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_model"), minilm_path, thresholds)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,20 @@ MAX_WINDOW_TOKENS = 512
 WINDOW_OVERLAP = 0.25
 MICRO_BATCH_TOKENS = 512
 
+# OpenAI's moderation categories and model names, spelled as its API and official SDK spell them
+# (openai-python: types/moderation.py, types/moderation_model.py).
+OPENAI_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent", "self-harm",
+    "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence", "violence/graphic",
+)  # fmt: skip
+OPENAI_MODERATION_MODELS = (
+    "omni-moderation-latest", "omni-moderation-2024-09-26", "text-moderation-latest", "text-moderation-stable",
+)  # fmt: skip
+# Our labels' OpenAI counterparts. scam has none: OpenAI's `illicit` is advice on how to do wrong ("how to
+# shoplift"), not a fraud aimed at the reader, so answering `illicit` from scam would flag phishing SMS as illicit
+# and score "how do I make a weapon" near 0 there. unsafe has none either: it is what `flagged` means.
+DEFAULT_OPENAI_CATEGORIES = ("nsfw=sexual", "harassment=harassment", "violence=violence")
+
 
 @dataclass(frozen=True)
 class ServingSettings:
@@ -25,7 +39,11 @@ class ServingSettings:
         "", env="COCKATOO_MODEL_NAME", flag=False, help="Name reported by /health (default: model dir's name)."
     )
     max_batch_texts: int = setting(
-        256, env="COCKATOO_MAX_BATCH_TEXTS", flag=False, ge=1, help="Most texts in one /batch request (more -> 413)."
+        256,
+        env="COCKATOO_MAX_BATCH_TEXTS",
+        flag=False,
+        ge=1,
+        help="Most texts in one /batch or /v1/moderations request (more -> 413).",
     )
     max_body_bytes: int = setting(
         1024 * 1024,
@@ -153,6 +171,23 @@ class ServingSettings:
         secret=True,
         help="When set, every route but /health, /openapi.json and /docs needs 'Authorization: Bearer <key>'.",
     )
+    openai_categories: tuple[str, ...] = setting(
+        DEFAULT_OPENAI_CATEGORIES,
+        env="COCKATOO_OPENAI_CATEGORIES",
+        flag=False,
+        help="/v1/moderations: label=category pairs, comma-separated: the OpenAI moderation category (harassment, "
+        "hate, illicit, self-harm, sexual, violence, ... with OpenAI's spelling) a label also answers as, beside its "
+        "own name. A label may have several; several labels on one category: its score is their maximum. Pairs "
+        "for labels the model lacks are left out; a label without a pair (scam, unsafe) keeps only its own name.",
+    )
+    openai_models: tuple[str, ...] = setting(
+        OPENAI_MODERATION_MODELS,
+        env="COCKATOO_OPENAI_MODELS",
+        flag=False,
+        help="/v1/moderations: `model` names the served model answers to besides its own name (COCKATOO_MODEL_NAME), "
+        "so a client that names OpenAI's model moves unchanged; any other name is a 400. Set it to the served "
+        "name alone to accept only that.",
+    )
     log_texts: bool = setting(
         False, env="COCKATOO_LOG_TEXTS", flag=False, help="Write request texts into the access log (off: privacy)."
     )
@@ -178,6 +213,7 @@ class ServingSettings:
     )
 
     def __post_init__(self) -> None:
+        self.category_map()  # a malformed COCKATOO_OPENAI_CATEGORIES stops start-up with one line
         for queue, item in (("max_queue_tokens", "max_request_tokens"), ("max_queue_texts", "max_batch_texts")):
             if getattr(self, queue) < getattr(self, item):
                 raise ConfigError(
@@ -185,6 +221,23 @@ class ServingSettings:
                     f"{env_name(ServingSettings, item)} ({getattr(self, item)}): a request within that limit could "
                     "never be queued; raise the first or lower the second"
                 )
+
+    def category_map(self) -> dict[str, tuple[str, ...]]:
+        """COCKATOO_OPENAI_CATEGORIES as {label: its OpenAI categories}, or a ConfigError naming the bad pair."""
+        variable = env_name(ServingSettings, "openai_categories")
+        found: dict[str, tuple[str, ...]] = {}
+        for pair in self.openai_categories:
+            label, equals, category = (part.strip() for part in pair.partition("="))
+            if not equals or not label:
+                raise ConfigError(f"{variable}: {pair!r} is not label=category (e.g. nsfw=sexual); fix or unset it")
+            if category not in OPENAI_CATEGORIES:
+                raise ConfigError(
+                    f"{variable}: {category!r} (for {label}) is not an OpenAI moderation category; use one of "
+                    f"{', '.join(OPENAI_CATEGORIES)}"
+                )
+            if category not in found.get(label, ()):
+                found[label] = (*found.get(label, ()), category)
+        return found
 
     @property
     def display_name(self) -> str:

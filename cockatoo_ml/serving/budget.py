@@ -43,13 +43,14 @@ class TokenBudget:
     max_text_tokens: int
     max_request_tokens: int
 
-    def count(self, texts: Sequence[str], field: str = "texts") -> list[int]:
+    def count(self, texts: Sequence[str], field: str = "texts", single: bool = False) -> list[int]:
         """Each text's tokens (special tokens not counted), or ``OverBudgetError`` for the first text, or the
-        request, over budget. ``field`` names a single text (``text``) or the list (``texts.3``)."""
+        request, over budget. ``field`` names the list (``texts.3``), or with ``single`` the one text sent alone
+        (``text``; ``input`` when a string was sent)."""
         counts: list[int] = []
         total = chars = 0
         for index, text in enumerate(texts):
-            name = field if len(texts) == 1 and field == "text" else f"{field}.{index}"
+            name = field if single else f"{field}.{index}"
             chars += len(text)
             if len(text) > self.max_text_tokens * MAX_CHARS_PER_TOKEN:
                 raise self._text_over(name, f"{len(text)} characters, over {MAX_CHARS_PER_TOKEN} per token")

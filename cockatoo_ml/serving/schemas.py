@@ -116,7 +116,8 @@ class Prediction(BaseModel):
     predictions: dict[str, float] = Field(description="Every label's score (probability), rounded to 4 places.")
     positive_labels: list[str] = Field(description="Labels whose score reaches its threshold.")
     flagged: bool = Field(
-        description="Whether any label (`unsafe` included, where the model has it) reaches its threshold."
+        description="Whether a moderation system should flag the text: any label (unsafe included, where the model "
+        "has it) reaches its threshold."
     )
     top_label: str | None
     max_score: float | None
@@ -153,6 +154,10 @@ class HealthResponse(BaseModel):
     dtype: str
     thresholds: dict[str, float]
     cascade: CascadeHealth
+    openai_categories: dict[str, list[str]] = Field(
+        description="/v1/moderations: the OpenAI categories each label also answers as (COCKATOO_OPENAI_CATEGORIES); "
+        "a label not listed answers under its own name only."
+    )
     version: str
 
 
@@ -170,3 +175,85 @@ class ErrorResponse(BaseModel):
     request_id: str | None = Field(
         default=None, description="On a 500: the id under which the server logged the error (also X-Request-ID)."
     )
+
+
+# --- POST /v1/moderations: OpenAI's moderation API, as its official SDK sends and parses it ----------------------
+
+# Tags of the two unions below (see THRESHOLD_TAGS): dropped when a field is named to the client.
+INPUT_TAGS = ("string", "list")
+INPUT_ITEM_TAGS = ("string", "object")
+
+
+def _input_shape(value: object) -> str:
+    return "list" if isinstance(value, list) else "string"
+
+
+def _item_shape(value: object) -> str:
+    return "object" if isinstance(value, dict) else "string"
+
+
+class TextInput(BaseModel):
+    """An item of OpenAI's multi-modal input that holds text (image items are not supported: this model reads text)."""
+
+    type: Literal["text"]
+    text: Text
+
+
+InputItem = Annotated[Annotated[Text, Tag("string")] | Annotated[TextInput, Tag("object")], Discriminator(_item_shape)]
+ModerationInput = Annotated[
+    Annotated[Text, Tag("string")] | Annotated[list[InputItem], Field(min_length=1), Tag("list")],
+    Discriminator(_input_shape),
+]
+
+
+class ModerationRequest(BaseModel):
+    input: ModerationInput = Field(
+        description='A text, or a non-empty list of texts (or of OpenAI\'s {"type": "text", "text": ...} '
+        "items); one result per text, in this order. Each text: " + TEXT_RULES
+    )
+    model: str | None = Field(
+        default=None,
+        description="Optional: the served model's name, or one of the names it answers to (COCKATOO_OPENAI_MODELS; "
+        "OpenAI's by default). The answer always names the served model.",
+    )
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else self.input
+        return [item if isinstance(item, str) else item.text for item in items]
+
+
+class Moderation(BaseModel):
+    flagged: bool = Field(description="Any label (unsafe included, where the model has it) reaches its threshold.")
+    categories: dict[str, bool] = Field(
+        description="Per label, and per OpenAI category a label answers as: whether its score reaches the threshold."
+    )
+    category_scores: dict[str, float] = Field(
+        description="The same keys' scores: a label's probability; an OpenAI category's, the highest of its labels'."
+    )
+    category_applied_input_types: dict[str, list[Literal["text"]]] = Field(
+        description='The same keys, each ["text"]: the input types its score applies to.'
+    )
+    tier: Literal["student", "model"] = Field(
+        description="Who answered: the cascade's cheap student (sure of every label) or the transformer."
+    )
+
+
+class ModerationResponse(BaseModel):
+    id: str = Field(description='"modr-" and the request id (the X-Request-ID header).')
+    model: str = Field(description="The served model's name, whatever name the request gave.")
+    results: list[Moderation]
+
+
+class OpenAIError(BaseModel):
+    message: str = Field(description="What went wrong, in one line.")
+    type: str = Field(description="invalid_request_error, requests (429) or server_error (500).")
+    param: str | None = Field(default=None, description="The request field at fault (input, input.3, model).")
+    code: str | None = Field(
+        default=None, description="model_not_found, invalid_api_key, rate_limit_exceeded, ... or null."
+    )
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Errors of the /v1/ routes, in OpenAI's shape (the SDK raises its own exception per status)."""
+
+    error: OpenAIError

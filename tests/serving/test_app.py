@@ -70,6 +70,21 @@ async def test_threshold_forms(client, tiny_classifier: TextClassifier, threshol
     assert body["flagged"] is bool(positive)  # any label at its threshold flags the text (the tiny model has no unsafe)
 
 
+@pytest.mark.parametrize(("threshold", "flagged"), [(0.0, True), (1.0, False), (None, "tuned")])
+async def test_a_four_label_model_flags_from_the_labels_it_has(client, tiny_classifier, threshold, flagged) -> None:
+    """The tiny model has no ``unsafe`` label (as model directories before it): ``flagged`` is whether any of its
+    four labels reaches its threshold, in /predict and in every /batch result."""
+    texts = ["hello", "Send 0.5 BTC to this wallet and we will double it"]
+    body = await (await client.post("/batch", json={"texts": texts, "threshold": threshold})).get_json()
+    single = await (await client.post("/predict", json={"text": texts[0], "threshold": threshold})).get_json()
+    for text, result in zip(texts, body["results"]):
+        [score] = tiny_classifier.score([text])
+        tuned = any(v >= tiny_classifier.thresholds[l] for l, v in zip(tiny_classifier.labels, score.scores))
+        assert result["flagged"] is (tuned if flagged == "tuned" else flagged)
+        assert result["flagged"] is bool(result["positive_labels"])
+    assert single["flagged"] is body["results"][0]["flagged"]
+
+
 async def test_batch_keeps_input_order_and_matches_predict(client) -> None:
     texts = ["short", "a much longer text about a bank account that was suspended " * 3, "mid length text here"]
     response = await client.post("/batch", json={"texts": texts, "threshold": 0.5})
@@ -240,6 +255,19 @@ async def test_freed_memory_is_handed_back_after_scoring(make_client, monkeypatc
     async with make_client() as client:
         assert (await client.post("/predict", json={"text": "hello"})).status_code == 200
     assert trims and all(name.startswith("cockatoo-model") for name in trims)  # off the event loop
+
+
+async def test_the_start_up_heap_is_frozen_once_per_process(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of the garbage collector's sight (gc.freeze), so full collections stop walking torch and the model."""
+    import gc
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: len(frozen))
+    for _ in range(2):
+        async with make_client() as client:
+            assert (await client.post("/predict", json={"text": "hello"})).status_code == 200
+    assert frozen == [1]
 
 
 async def test_start_up_logs_the_thread_plan(make_client, caplog: pytest.LogCaptureFixture) -> None:
@@ -432,9 +460,9 @@ async def test_tokens_are_counted_off_the_event_loop_and_over_budget_is_413(make
     threads: list[str] = []
     count = TokenBudget.count
 
-    def recording_count(self, texts, field="texts"):  # type: ignore[no-untyped-def]
+    def recording_count(self, texts, *args, **kwargs):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
-        return count(self, texts, field)
+        return count(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(TokenBudget, "count", recording_count)
     async with make_client(max_text_tokens=20, max_request_tokens=30, max_queue_tokens=30) as client:

@@ -24,10 +24,10 @@ def test_counts_each_texts_tokens(budget: TokenBudget, tiny_classifier: TextClas
 
 def test_a_text_over_its_budget_names_the_field_and_the_setting(budget: TokenBudget) -> None:
     with pytest.raises(OverBudgetError, match=r"^text: the text has more than 50 tokens.*COCKATOO_MAX_TEXT_TOKENS"):
-        budget.count(["word " * 51], "text")
+        budget.count(["word " * 51], "text", single=True)
     with pytest.raises(OverBudgetError, match=r"^texts\.2: the text has more than 50"):
         budget.count(["a", "b", "word " * 51])
-    assert budget.count(["word " * 50], "text") == [50]
+    assert budget.count(["word " * 50], "text", single=True) == [50]
 
 
 def test_a_request_over_its_budget_names_the_text_that_crossed_it(budget: TokenBudget) -> None:

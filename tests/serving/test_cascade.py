@@ -127,6 +127,21 @@ async def test_a_batch_mixes_tiers_in_input_order_and_metrics_count_them(
     assert f"cockatoo_texts_total {float(len(spy.seen))}" in metrics  # windows the transformer scored
 
 
+async def test_openai_moderations_go_through_the_same_cascade_as_batch(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    texts = [SURE, UNSURE, LONG_SURE, LONG_MIXED]
+    async with open_client(cascade_dir, spy) as client:
+        batch = (await (await client.post("/batch", json={"texts": texts})).get_json())["results"]
+        seen = len(spy.seen)
+        moderated = (await (await client.post("/v1/moderations", json={"input": texts})).get_json())["results"]
+    assert [r["tier"] for r in moderated] == [r["tier"] for r in batch] == ["student", "model", "student", "model"]
+    assert len(spy.seen) == 2 * seen  # the same windows reached the transformer again, no more
+    for ours, seed in zip(moderated, batch, strict=True):
+        assert {label: round(ours["category_scores"][label], 4) for label in spy.labels} == seed["predictions"]
+        assert ours["flagged"] is seed["flagged"] is bool(seed["positive_labels"])
+
+
 async def test_a_long_text_keeps_each_labels_maximum_over_student_and_transformer_windows(
     clean_env, cascade_dir: Path, spy: SpyClassifier
 ) -> None:

@@ -56,6 +56,16 @@ requests_ = st.one_of(
     st.tuples(st.sampled_from(["/predict", "/batch"]), json_values),
     st.tuples(st.sampled_from(["/predict", "/batch"]), st.dictionaries(st.sampled_from(["text", "texts", "threshold"]),
                                                                          json_values, max_size=3)),
+    # OpenAI's moderation route: a text, a list of texts and of {"type": "text", "text": ...} items, odd models
+    st.tuples(
+        st.just("/v1/moderations"),
+        st.fixed_dictionaries(
+            {"input": texts | st.lists(texts | st.fixed_dictionaries({"type": st.just("text"), "text": texts}),
+                                       max_size=6) | json_values},
+            optional={"model": st.sampled_from(["omni-moderation-latest", "tiny_model0", "gpt-4o", ""]) | json_values},
+        ),
+    ),
+    st.tuples(st.just("/v1/moderations"), json_values),
 )
 
 
@@ -86,7 +96,15 @@ def test_fuzzed_requests_never_get_a_5xx_and_accepted_texts_score_as_alone(
     assert response.headers["Content-Type"].startswith("application/json")
     answer = response.json()
     if response.status_code != 200:
-        assert isinstance(answer["error"], str) and answer["error"] and len(response.content) <= 16 * 1024
+        message = answer["error"]["message"] if path.startswith("/v1/") else answer["error"]  # OpenAI's shape there
+        assert isinstance(message, str) and message and len(response.content) <= 16 * 1024
+    elif path == "/v1/moderations":
+        received = json.loads(data)["input"]
+        sent = [received] if isinstance(received, str) else [i if isinstance(i, str) else i["text"] for i in received]
+        assert len(answer["results"]) == len(sent)
+        for text, result in zip(sent, answer["results"]):
+            alone = tiny_classifier.score([text])[0].scores
+            assert [result["category_scores"][label] for label in LABELS] == pytest.approx(alone, abs=1e-4), text
     else:
         results = [answer] if path == "/predict" else answer["results"]
         received = json.loads(data)  # as the server read it: JSON joins an escaped surrogate pair into one character

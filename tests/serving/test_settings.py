@@ -80,3 +80,33 @@ def test_app_from_env_exits_with_one_line_on_a_user_error(clean_env: pytest.Monk
     clean_env.setenv("COCKATOO_MICRO_BATCH_SIZE", "-1")
     with pytest.raises(SystemExit, match="error: COCKATOO_MICRO_BATCH_SIZE must be at least 1"):
         create_app_from_env()
+
+
+def test_the_openai_category_map_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    assert serving_settings_from_env().category_map() == {
+        "nsfw": ("sexual",),
+        "harassment": ("harassment",),
+        "violence": ("violence",),
+    }
+    clean_env.setenv("COCKATOO_OPENAI_CATEGORIES", " violence=violence, violence = harassment/threatening,scam=illicit")
+    assert serving_settings_from_env().category_map() == {
+        "violence": ("violence", "harassment/threatening"),
+        "scam": ("illicit",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nsfw", r"COCKATOO_OPENAI_CATEGORIES: 'nsfw' is not label=category \(e\.g\. nsfw=sexual\)"),
+        ("=sexual", r"'=sexual' is not label=category"),
+        ("nsfw=sexy", r"'sexy' \(for nsfw\) is not an OpenAI moderation category; use one of harassment, "),
+        ("nsfw=Sexual", r"'Sexual' \(for nsfw\) is not an OpenAI moderation category"),
+    ],
+)
+def test_a_malformed_openai_category_map_stops_start_up(
+    clean_env: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    clean_env.setenv("COCKATOO_OPENAI_CATEGORIES", value)
+    with pytest.raises(ConfigError, match=message):
+        serving_settings_from_env()
