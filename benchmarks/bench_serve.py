@@ -276,7 +276,7 @@ def run_rounds(
     for name, server in servers.items():  # warm-up, not measured
         drive(server.url, "/batch", [[{"texts": warm_up}]], 1, Measured())
         drive(server.url, "/predict", [[{"text": next(cursor)}] * 2 for _ in range(4)], 1, Measured())
-    same_model(servers, warm_up)
+    same_model(servers, [text for text in warm_up if len(classifier.cut([text]).ids) == 1])
     classifier.score([next(cursor) for _ in range(args.batch_size)])
     for round_index in range(args.rounds):
         batches = [[next(cursor) for _ in range(args.batch_size)] for _ in range(args.batch_requests)]
@@ -299,8 +299,9 @@ def run_rounds(
 
 
 def same_model(servers: dict[str, ServerProcess], texts: list[str]) -> None:
-    """Stop unless the naive server answers with our transformer's scores (4 decimals, as both round them): the
-    same trained weights, or the ratios compare two models."""
+    """Stop unless the naive server answers ``texts`` (each one window: the naive server cuts a longer text where
+    we score every window) with our transformer's scores (4 decimals, as both round them): the same trained
+    weights, or the ratios compare two models."""
     scored = {
         name: requests.post(f"{servers[name].url}/batch", json={"texts": texts}, timeout=600).json()["results"]
         for name in ("naive", "transformer")

@@ -125,11 +125,14 @@ class DroppedSide:
         return asdict(self)
 
     def describe(self, target: float) -> str:
-        return (
-            f"the {self.side} band of {self.label!r} (cut {self.cut:.4g}) is dropped: on {self.held_out_texts} "
-            f"held-out windows its decisions agree with the teacher's {self.held_out_agreement:.2%} of the time, "
-            f"below the {target:.2%} target ({self.fit_agreement:.2%} on {self.fit_texts} windows it was fitted on)"
+        why = (
+            f"on {self.held_out_texts} held-out windows its decisions agree with the teacher's "
+            f"{self.held_out_agreement:.2%} of the time, below the {target:.2%} target"
+            if self.held_out_texts
+            else "no held-out window falls in it, so nothing shows that it holds"
         )
+        fitted = f"{self.fit_agreement:.2%} on the {self.fit_texts} windows it was fitted on"
+        return f"the {self.side} band of {self.label!r} (cut {self.cut:.4g}) is dropped: {why} ({fitted})"
 
 
 def hold_bands(

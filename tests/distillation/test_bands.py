@@ -146,3 +146,4 @@ def test_a_band_side_no_held_out_window_falls_in_is_dropped() -> None:
     kept, dropped = hold_bands(student, teacher, [0.5], [band], 0.995, ["a"])
     assert kept == [Band(0.0, 1.0, 1.0, 1.0, 0.0, 0.0)]
     assert [(s.side, s.held_out_texts, s.held_out_agreement) for s in dropped] == [("low", 0, 1.0), ("high", 0, 1.0)]
+    assert "no held-out window falls in it" in dropped[0].describe(0.995)
