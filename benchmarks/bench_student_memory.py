@@ -126,7 +126,7 @@ def cache_at_budget(args: MemoryArgs) -> None:
 
     import psutil
 
-    from cockatoo_ml.distillation.students import Student, TfidfFeatures
+    from cockatoo_ml.inference.students import Student, TfidfFeatures
     from cockatoo_ml.registry.serving import serving_settings_from_env
 
     budget_mb = serving_settings_from_env(model_dir=Path(args.model_dir)).student_word_cache_mb

@@ -174,4 +174,3 @@ def _emptied(band: Band, side: str) -> Band:
     if side == "low":
         return replace(band, low=0.0, agreement_low=1.0, share_low=0.0, texts_low=0, bound_low=1.0)
     return replace(band, high=1.0, agreement_high=1.0, share_high=0.0, texts_high=0, bound_high=1.0)
-

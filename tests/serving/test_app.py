@@ -401,8 +401,8 @@ async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_c
 async def test_the_server_runs_no_more_forward_passes_at_once_than_its_thread_plan(make_client, make_settings) -> None:
     """The batcher's model threads each call score(), whose passes may also run on the classifier's pool: under
     load, COCKATOO_MODEL_THREADS bounds them all together (a spy on the forward pass counts them)."""
-    from cockatoo_ml.serving.app import load_classifier
-    from tests.serving.test_model import Overlap
+    from cockatoo_ml.inference.loading import load_classifier
+    from tests.inference.test_classifier import Overlap
 
     classifier = load_classifier(make_settings(model_threads=2, micro_batch_tokens=16))
     assert classifier.parallel_passes == 2
