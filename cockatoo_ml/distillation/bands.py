@@ -11,12 +11,17 @@ label is one the teacher never sees; a text whose windows are all sure is answer
 A band's agreement is measured on a sample, so a band is only as wide as the sample can vouch for: its
 one-sided Clopper-Pearson lower bound (at ``confidence``) on the agreement must reach ``target``, and it must
 hold at least ``min_texts`` texts. With no disagreement at all, 95% confidence in 99.5% takes 598 texts.
+
+A band fitted on some texts is then checked on others (``hold_bands``), none of them taught to the student nor
+used to fit it: the widest cut that passes on the fitting texts leans on their luck, and a side whose decisions
+agree with the teacher's less often than ``target`` on the other texts is dropped, not served.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -102,3 +107,70 @@ def _widest_side(scores: np.ndarray, agrees: np.ndarray, limit: float, rule: Ban
     count = int(counts[passing[-1]])  # widest
     cut = float(sorted_scores[count]) if count < below_limit else float(limit)
     return _Side(cut, float(agreeing[count - 1] / count), float(bound[count - 1]), count)
+
+
+@dataclass(frozen=True)
+class DroppedSide:
+    """A band side that did not hold on the texts it was checked on (``hold_bands``)."""
+
+    label: str
+    side: str  # "low" (sure negatives) or "high" (sure positives)
+    cut: float  # the side's edge as fitted
+    fit_texts: int  # band windows below/above it where it was fitted
+    fit_agreement: float
+    held_out_texts: int  # windows below/above it on the check texts
+    held_out_agreement: float  # the share of them where the teacher agrees (1.0 when none)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self, target: float) -> str:
+        why = (
+            f"on {self.held_out_texts} held-out windows its decisions agree with the teacher's "
+            f"{self.held_out_agreement:.2%} of the time, below the {target:.2%} target"
+            if self.held_out_texts
+            else "no held-out window falls in it, so nothing shows that it holds"
+        )
+        fitted = f"{self.fit_agreement:.2%} on the {self.fit_texts} windows it was fitted on"
+        return f"the {self.side} band of {self.label!r} (cut {self.cut:.4g}) is dropped: {why} ({fitted})"
+
+
+def hold_bands(
+    student: np.ndarray,
+    teacher: np.ndarray,
+    thresholds: Sequence[float],
+    bands: Sequence[Band],
+    target: float,
+    labels: Sequence[str],
+) -> tuple[list[Band], list[DroppedSide]]:
+    """``bands`` checked on other windows (``student`` and ``teacher`` scores of windows none of them was fitted
+    on): a side is kept when the teacher agrees with its decision on at least ``target`` of the windows it holds
+    there, and emptied when not, or when it holds none of them (nothing shows it holds). The measured share
+    decides, not a confidence bound: the bound was the fitting's business, and this sample is independent of it.
+    Returns the bands kept and the sides dropped."""
+    student, teacher = np.asarray(student, dtype=np.float64), np.asarray(teacher, dtype=np.float64)
+    kept: list[Band] = []
+    dropped: list[DroppedSide] = []
+    for j, (band, threshold, label) in enumerate(zip(bands, thresholds, labels, strict=True)):
+        positive = teacher[:, j] >= threshold
+        sides = (
+            ("low", band.low > 0.0, student[:, j] < band.low, ~positive, band.texts_low, band.agreement_low),
+            ("high", band.high < 1.0, student[:, j] > band.high, positive, band.texts_high, band.agreement_high),
+        )
+        for side, promises, inside, agrees, fit_texts, fit_agreement in sides:
+            count = int(inside.sum())
+            agreement = float(agrees[inside].mean()) if count else 1.0
+            if not promises or (count and agreement >= target):  # an empty side promises nothing
+                continue
+            cut = band.low if side == "low" else band.high
+            dropped.append(DroppedSide(label, side, cut, fit_texts, fit_agreement, count, agreement))
+            band = _emptied(band, side)
+        kept.append(band)
+    return kept, dropped
+
+
+def _emptied(band: Band, side: str) -> Band:
+    """``band`` with one side empty, as ``sure_bands`` leaves a side no cut passes."""
+    if side == "low":
+        return replace(band, low=0.0, agreement_low=1.0, share_low=0.0, texts_low=0, bound_low=1.0)
+    return replace(band, high=1.0, agreement_high=1.0, share_high=0.0, texts_high=0, bound_high=1.0)

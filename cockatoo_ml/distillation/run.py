@@ -2,13 +2,16 @@
 
 The teacher (the model directory, loaded as the server loads it: same windows, precision and thresholds) scores
 every window of the training split's texts and of any unlabelled texts given; each candidate student is fitted
-to those window scores, less a share of the texts kept aside. The bands (``bands.py``) are fitted on the windows
-of texts the student never saw: the validation split, that share, and any ``--band-texts`` (the teacher's scores
-need no labels, and the more texts, the wider a band its confidence bound allows). On them each candidate is
-measured: the share of texts it answers alone, of windows and of tokens it spares the transformer, how often the
-cascade's decisions agree with the teacher's, and its speed. The candidate that spares the transformer the most
-tokens is kept: the bands already hold every candidate to the same agreement, so it saves the most transformer
-time. The test split, when there is one, gives a held-out check of the bands. The unit throughout is
+to those window scores, less a share of the texts kept aside. The band texts are texts the student never saw:
+the validation split, that share, and any ``--band-texts`` (the teacher's scores need no labels). They are split
+in two: the bands (``bands.py``) are fitted on one part (``fit``) and checked on the other (``held_out``), where a
+band side that does not keep its promised agreement is dropped (a log line, and ``dropped`` in cascade.json). On
+the held-out part each candidate is then measured with the bands it keeps: the share of texts it answers alone,
+of windows and of tokens it spares the transformer, how often the cascade's decisions agree with the teacher's,
+and its speed; these are the figures /health reports. The candidate that spares the transformer the most tokens
+is kept: the bands hold every candidate to the same agreement, so it saves the most transformer time. The test
+split, when there is one, is scored with the bands kept, too. Which texts the student was taught is recorded
+(digests, ``taught_texts.npy``) so that a benchmark can count decisions on the others only. The unit throughout is
 the teacher's window, never a whole long text: averaged over a long text, one harmful passage would be diluted in
 the student's features, while the teacher keeps each window's maximum.
 """
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cockatoo_ml.artifacts import SETTINGS_FILE
-from cockatoo_ml.distillation.bands import BandRule, sure_bands
+from cockatoo_ml.distillation.bands import BandRule, hold_bands, sure_bands
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
 from cockatoo_ml.inference.bands import Band, cascade_agreement, cascade_scores, sure, text_maxima
 from cockatoo_ml.inference.classifier import TextClassifier
@@ -51,6 +54,8 @@ def check_settings(settings: DistillSettings) -> None:
         raise ConfigError(f"--band-min-texts must be at least 1 (got {settings.band_min_texts})")
     if not 0.0 <= settings.band_share < 1.0:
         raise ConfigError(f"--band-share is a share from 0 to below 1 (got {settings.band_share})")
+    if not 0.0 < settings.band_held_out_share < 1.0:
+        raise ConfigError(f"--band-held-out-share is a share above 0 and below 1 (got {settings.band_held_out_share})")
     for flag, path in (("--texts", settings.texts), ("--band-texts", settings.band_texts)):
         if path is not None and not path.is_file():
             raise DataError(f"{flag} {path}: no such file; give a text file with one text per line")
@@ -166,23 +171,37 @@ def _cache_path(model_dir: Path, teacher: TextClassifier, texts: Sequence[str]) 
     return model_dir / defaults.TEACHER_CACHE_DIR / f"{digest.hexdigest()[:32]}.npz"
 
 
-def measure(
-    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, rule: BandRule
-) -> tuple[list[Band], dict[str, Any]]:
-    """The student on a split's windows: the bands (fitted here unless given) and the cascade's figures: per
-    text as the server answers (``cascade_agreement``), and the share of the windows and of their tokens that
-    never reach the transformer (its time saved)."""
+def student_scores(student: Student, split: Scored) -> tuple[np.ndarray, float]:
+    """The student's scores of a split's windows, and how many windows it scored per second."""
     started = time.perf_counter()
     step = defaults.SPEED_BATCH_TEXTS
     texts = split.window_texts
     scores = (
         np.concatenate([student.scores(texts[i : i + step]) for i in range(0, len(texts), step)])
         if texts
-        else np.zeros((0, len(thresholds)))
+        else np.zeros((0, len(student.labels)))
     )
     elapsed = time.perf_counter() - started
+    return scores, len(texts) / elapsed if elapsed > 0 else float("inf")
+
+
+def measure(
+    student: Student, split: Scored, thresholds: Sequence[float], bands: Sequence[Band] | None, rule: BandRule
+) -> tuple[list[Band], dict[str, Any]]:
+    """The student on a split's windows: the bands (fitted here unless given) and the cascade's figures."""
+    scores, speed = student_scores(student, split)
     if bands is None:
         bands = sure_bands(scores, split.window_scores, thresholds, rule)
+    return list(bands), figures(scores, speed, split, thresholds, bands)
+
+
+def figures(
+    scores: np.ndarray, speed: float, split: Scored, thresholds: Sequence[float], bands: Sequence[Band]
+) -> dict[str, Any]:
+    """The cascade's figures on a split, given the student's window scores: per text as the server answers
+    (``cascade_agreement``), and the share of the windows and of their tokens that never reach the transformer
+    (its time saved)."""
+    texts = split.window_texts
     sure_windows = np.asarray(sure(scores, bands).all(axis=1))
     cascade, answered = cascade_scores(scores, split.window_scores, sure_windows, split.owner, len(split.texts))
     result = cascade_agreement(cascade, split.scores, thresholds, answered)
@@ -192,8 +211,8 @@ def measure(
     result["token_share_answered"] = (
         float(split.window_tokens[sure_windows].sum() / total_tokens) if total_tokens else 0.0
     )
-    result["student_windows_per_s"] = len(texts) / elapsed if elapsed > 0 else float("inf")
-    return list(bands), result
+    result["student_windows_per_s"] = speed
+    return result
 
 
 def fit_features(kind: str, model_dir: Path, texts: Sequence[str], settings: DistillSettings) -> Features:
@@ -229,6 +248,9 @@ def build_student(settings: DistillSettings) -> Path:
         parts["band_texts"] = teacher_scores(teacher, _read_texts(settings.band_texts), "band texts", model_dir)
     # A band text the student was taught would vouch for it unfairly: each band text is one the student never saw.
     band = Scored.union(list(parts.values()), leave_out=train.texts)
+    # Half of them (by default) only check the bands fitted on the others: their figures are the ones to quote.
+    held_out_mask = held_out_rows(len(band.texts), settings.band_held_out_share, seed=defaults.BAND_SEED + 1)
+    fit, held_out = band.subset(~held_out_mask), band.subset(held_out_mask)
     thresholds = [teacher.thresholds[label] for label in labels]
     rule = band_rule(settings)
 
@@ -239,8 +261,19 @@ def build_student(settings: DistillSettings) -> Path:
         features = fit_features(kind, model_dir, train.window_texts, settings)
         student = Student.fit(features, train.window_texts, train.window_scores, labels)
         fit_s = time.perf_counter() - started
-        bands, on_band_texts = measure(student, band, thresholds, None, rule)
-        candidates[kind] = {"validation": on_band_texts, "fit_s": round(fit_s, 1)}
+        fitted, on_fit = measure(student, fit, thresholds, None, rule)
+        scores, speed = student_scores(student, held_out)
+        bands, dropped = hold_bands(
+            scores, held_out.window_scores, thresholds, fitted, settings.target_agreement, labels
+        )
+        for side in dropped:
+            log.warning("student %s: %s", kind, side.describe(settings.target_agreement))
+        candidates[kind] = {
+            "held_out": figures(scores, speed, held_out, thresholds, bands),
+            "fit": on_fit,
+            "dropped": [side.to_dict() for side in dropped],
+            "fit_s": round(fit_s, 1),
+        }
         if test is not None:
             candidates[kind]["test"] = measure(student, test, thresholds, bands, rule)[1]
         trained[kind] = (student, bands)
@@ -248,14 +281,14 @@ def build_student(settings: DistillSettings) -> Path:
     best = max(
         candidates,
         key=lambda k: (
-            candidates[k]["validation"]["token_share_answered"],
-            candidates[k]["validation"]["student_windows_per_s"],
+            candidates[k]["held_out"]["token_share_answered"],
+            candidates[k]["held_out"]["student_windows_per_s"],
         ),
     )
     student, bands = trained[best]
     report = {
         "student": best,
-        "why": "spares the transformer the most tokens of the band texts at the same band agreement"
+        "why": "spares the transformer the most tokens of the held-out band texts at the same band agreement"
         if len(candidates) > 1
         else "the only candidate",
         "labels": list(labels),
@@ -263,12 +296,21 @@ def build_student(settings: DistillSettings) -> Path:
         "target_agreement": settings.target_agreement,
         "band_confidence": settings.band_confidence,
         "band_min_texts": settings.band_min_texts,
-        # "validation" below is measured on these texts, the ones the bands were fitted on (none taught).
-        "band_texts": {**{name: len(part.texts) for name, part in parts.items()}, "distinct": len(band.texts)},
+        # None of the band texts was taught to the student; the bands were fitted on "fit" texts and checked on
+        # "held_out" ones, whose figures (with the bands kept) are the ones to quote: "fit" figures are in-sample.
+        "band_texts": {
+            **{name: len(part.texts) for name, part in parts.items()},
+            "distinct": len(band.texts),
+            "fit": len(fit.texts),
+            "held_out": len(held_out.texts),
+        },
+        "band_held_out_share": settings.band_held_out_share,
         "unit": defaults.BAND_UNIT,
         "windows": {"window_tokens": teacher.window, "overlap_tokens": teacher.stride},
         "bands": {label: band.to_dict() for label, band in zip(labels, bands, strict=True)},
-        "validation": candidates[best]["validation"],
+        "dropped": candidates[best]["dropped"],
+        "held_out": candidates[best]["held_out"],
+        "fit": candidates[best]["fit"],
         **({"test": candidates[best]["test"]} if test is not None else {}),
         "candidates": candidates,
         "teacher": {
@@ -281,26 +323,48 @@ def build_student(settings: DistillSettings) -> Path:
             "held_out_for_bands": int(held.sum()),
         },
     }
-    target = write_student_dir(model_dir, student, report)
+    target = write_student_dir(model_dir, student, report, train.texts)
     log.info(
-        "student %s written to %s: on the band texts it answers %.1f%% alone and spares the transformer %.1f%% "
-        "of the tokens; %.2f%% of the texts get the teacher's decisions",
+        "student %s written to %s: on %d held-out band texts (neither taught nor used to fit the bands) it answers "
+        "%.1f%% alone and spares the transformer %.1f%% of the tokens; %.2f%% of the texts get the teacher's decisions",
         best,
         target,
-        100 * report["validation"]["answered_share"],
-        100 * report["validation"]["token_share_answered"],
-        100 * report["validation"]["decision_agreement"],
+        report["held_out"]["texts"],
+        100 * report["held_out"]["answered_share"],
+        100 * report["held_out"]["token_share_answered"],
+        100 * report["held_out"]["decision_agreement"],
     )
     return target
 
 
-def write_student_dir(model_dir: Path, student: Student, report: dict[str, Any]) -> Path:
+def write_student_dir(model_dir: Path, student: Student, report: dict[str, Any], taught: Sequence[str]) -> Path:
     """Write beside, then swap in: a server starting meanwhile sees the old student or the new, never half."""
     target = model_dir / defaults.STUDENT_DIR
     with publish_dir(target) as staged:
         student.save(staged)
         (staged / defaults.CASCADE_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        np.save(staged / defaults.TAUGHT_FILE, np.unique(text_digests(taught)), allow_pickle=False)
     return target
+
+
+def text_digests(texts: Sequence[str]) -> np.ndarray:
+    """Each text's 64-bit BLAKE2b digest: which texts a student was taught, recorded without the texts."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+            for text in texts
+        ],
+        dtype=np.uint64,
+    )
+
+
+def was_taught(student_dir: Path, texts: Sequence[str]) -> np.ndarray | None:
+    """Per text, whether the student in ``student_dir`` was taught it (as a whole text); None when the student
+    does not say (written before ``taught_texts.npy`` existed)."""
+    path = Path(student_dir) / defaults.TAUGHT_FILE
+    if not path.is_file():
+        return None
+    return np.isin(text_digests(texts), np.load(path, allow_pickle=False))
 
 
 def _trained_on(model_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """The cascade: a cheap student answers the windows of text it is sure of, the transformer the rest.
 
 ``<model dir>/student/`` (written by ``distill.py``) holds the student and, per label, the bands of its scores
-where it agreed with the transformer on held-out windows at least 99.5% of the time (``cascade.json``). Texts are
+where it agreed with the transformer at least 99.5% of the time, on windows it was never taught and again on
+others the bands were not fitted on (``cascade.json``). Texts are
 cut into the transformer's windows; the student scores every window, and only the windows it is not sure of (on
 some label) go through the micro-batcher to the transformer. Each label keeps its maximum over a text's windows,
 as the transformer alone does. A text whose windows are all sure is answered by the student alone (tier
@@ -40,12 +41,15 @@ class Cascade:
     report: dict[str, Any]  # cascade.json as distill.py wrote it
 
     @classmethod
-    def load(cls, folder: Path, classifier: TextClassifier) -> Cascade:
-        """Raise ``ModelLoadError`` (one line naming the fix) when the student cannot serve this classifier."""
+    def load(
+        cls, folder: Path, classifier: TextClassifier, word_cache_mb: int = defaults.TFIDF_WORD_CACHE_MB
+    ) -> Cascade:
+        """Raise ``ModelLoadError`` (one line naming the fix) when the student cannot serve this classifier.
+        ``word_cache_mb``: COCKATOO_STUDENT_WORD_CACHE_MB."""
         fix = f"rebuild it with `python distill.py --model {folder.parent}`, or set COCKATOO_CASCADE=off"
         try:
             report = json.loads((folder / defaults.CASCADE_FILE).read_text())
-            student = Student.load(folder)
+            student = Student.load(folder, word_cache_mb * 2**20)
             bands = bands_from_dict(classifier.labels, report["bands"])
             trained_for = {label: float(report["thresholds"][label]) for label in classifier.labels}
             unit = report.get("unit", "text")
@@ -71,8 +75,10 @@ class Cascade:
         return cls(student, tuple(bands), report)
 
     @property
-    def validation(self) -> dict[str, float]:
-        return dict(self.report.get("validation", {}))
+    def held_out(self) -> dict[str, Any]:
+        """The cascade's figures on texts neither taught to the student nor used to fit its bands (empty for a
+        student written before distill.py held texts out: its "validation" figures were the fitting texts')."""
+        return dict(self.report.get("held_out", {}))
 
     def plan(self, classifier: TextClassifier, texts: Sequence[str]) -> Plan:
         """Cut ``texts`` into the transformer's windows and let the student score each one."""
@@ -120,9 +126,11 @@ class Plan:
         ]
 
 
-def load_cascade(model_dir: Path, enabled: bool, classifier: TextClassifier) -> Cascade | None:
+def load_cascade(
+    model_dir: Path, enabled: bool, classifier: TextClassifier, word_cache_mb: int = defaults.TFIDF_WORD_CACHE_MB
+) -> Cascade | None:
     """The cascade for ``model_dir``, or None when it is switched off or the model has no student."""
     folder = Path(model_dir) / defaults.STUDENT_DIR
     if not enabled or not folder.exists():
         return None
-    return Cascade.load(folder, classifier)
+    return Cascade.load(folder, classifier, word_cache_mb)

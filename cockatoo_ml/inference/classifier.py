@@ -3,8 +3,9 @@
 Texts longer than the model's window are split into overlapping windows
 and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
 sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
-compute) small and memory bounded. Those passes may run on several threads at once (``parallel_passes``), and a
-caller can be told about each text as soon as its last window is scored. How the model uses the machine
+compute) small and memory bounded. Those passes may run on several threads at once, never more than
+``parallel_passes`` in all, however many threads call ``score``; and a caller can be told about each text as
+soon as its last window is scored. The tokenizer is called by one thread at a time. How the model uses the machine
 (precision, threads, memory) is ``runtime.py``'s business.
 
 ``score`` also takes windows already cut (``cut``), as tuples of token ids: the cascade sends the transformer
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
@@ -109,8 +111,15 @@ class TextClassifier:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.device = next(model.parameters()).device
         # Forward passes of one call run on this many threads at once (the weights are shared, torch releases
-        # the GIL): on a CPU one pass of a small encoder does not keep several cores busy.
+        # the GIL): on a CPU one pass of a small encoder does not keep several cores busy. The same number bounds
+        # the passes of all calls together: the server's batcher calls score() from several threads, and each
+        # call would otherwise add its own passes to the pool's (the thread plan's cores would be oversubscribed).
         self.parallel_passes = max(1, parallel_passes)
+        self._passes = threading.BoundedSemaphore(self.parallel_passes)
+        # A Hugging Face fast tokenizer is not safe to call from two threads at once (its Rust state is borrowed
+        # mutably when padding or truncation changes: "RuntimeError: Already borrowed"); the server tokenizes on
+        # the batcher's threads and on request threads (token budget, cascade).
+        self._tokenizer_lock = threading.Lock()
         self._pool = (
             ThreadPoolExecutor(self.parallel_passes, thread_name_prefix="cockatoo-forward")
             if self.parallel_passes > 1
@@ -234,11 +243,9 @@ class TextClassifier:
         chunks = self._pack(sorted(range(len(windows)), key=lambda i: len(windows[i])), windows)
         if self._pool is None or len(chunks) == 1:
             for chunk in chunks:  # shortest first: most texts are ready early
-                record(chunk, self._forward([windows[i] for i in chunk]))
+                record(chunk, self._pass([windows[i] for i in chunk]))
         else:  # longest first, so that the threads finish together
-            passes = {
-                self._pool.submit(self._forward, [windows[i] for i in chunk]): chunk for chunk in reversed(chunks)
-            }
+            passes = {self._pool.submit(self._pass, [windows[i] for i in chunk]): chunk for chunk in reversed(chunks)}
             for finished in as_completed(passes):
                 record(passes[finished], finished.result())
         return results  # type: ignore[return-value]  # every text has been recorded
@@ -249,7 +256,7 @@ class TextClassifier:
         ``return_overflowing_tokens``, which returned fewer windows in some transformers releases (5.17): a text
         must never be silently cut."""
         content, step = self.content, self.content - self.stride
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=spans, verbose=False)
+        encoded = self.encode(texts, offsets=spans)
         ids_of: list[tuple[int, ...]] = []
         owner: list[int] = []
         covered: list[tuple[int, int]] = []
@@ -267,6 +274,21 @@ class TextClassifier:
                     break
                 start += step
         return WindowCut(ids_of, np.asarray(owner, dtype=np.int64), covered if spans else None)
+
+    def encode(self, texts: Sequence[str], offsets: bool = False) -> BatchEncoding:
+        """The tokenizer's ids (no special tokens) and, with ``offsets``, character offsets of ``texts``; one
+        thread at a time (see ``__init__``)."""
+        with self._tokenizer_lock:
+            return self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=offsets, verbose=False)
+
+    def count_tokens(self, text: str) -> int:
+        """A text's tokens, special tokens not counted (the token budget's measure)."""
+        return len(self.encode([text])["input_ids"][0])
+
+    def _pass(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """``_forward`` once one of the ``parallel_passes`` slots is free, whichever thread asks."""
+        with self._passes:
+            return self._forward(batch)
 
     def _windows(self, items: Sequence[ScoreItem]) -> tuple[list[tuple[int, ...]], np.ndarray]:
         """The windows to score and the item each belongs to: texts are cut here, windows cut before kept whole."""

@@ -59,4 +59,5 @@ def load_classifier(settings: ServingSettings) -> TextClassifier:
 def load_scorer(settings: ServingSettings) -> tuple[TextClassifier, Cascade | None]:
     """The classifier and, unless the cascade is off or the directory has no student, its cascade."""
     classifier = load_classifier(settings)
-    return classifier, load_cascade(settings.model_dir, settings.cascade == "on", classifier)
+    cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier, settings.student_word_cache_mb)
+    return classifier, cascade

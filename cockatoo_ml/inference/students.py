@@ -14,12 +14,14 @@ keeps the order of the extreme scores, which is where the sure bands lie. Everyt
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import re
-from collections import Counter
-from collections.abc import Sequence
+import sys
+import threading
+from array import array
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,14 +55,19 @@ class TfidfFeatures:
     as its own ``word`` and ``char_wb`` ones); the transform is ours: ``TfidfVectorizer.transform`` spent ~15 ms
     per call validating its input, more than the transformer spends on a short text, while the n-gram counting
     itself takes microseconds. So a server loading the student never imports scikit-learn. Each word's character
-    n-gram columns are cached (most words of a stream recur): 0.37 -> 0.12 ms per ToxicChat prompt, once warm."""
+    n-gram columns are cached (most words of a stream recur): 0.37 -> 0.12 ms per ToxicChat prompt, once warm;
+    the cache is bounded in bytes (``WordColumnsCache``), whatever the words."""
 
     kind = "tfidf"
 
-    def __init__(self, vocabularies: Sequence[dict[str, int]], idf: Sequence[np.ndarray]) -> None:
+    def __init__(
+        self,
+        vocabularies: Sequence[dict[str, int]],
+        idf: Sequence[np.ndarray],
+        word_cache_bytes: int = defaults.TFIDF_WORD_CACHE_MB * 2**20,
+    ) -> None:
         self.vocabularies = list(vocabularies)
-        # Bounded: a stream of ever-new words (hostile input) costs what it would without a cache, no more memory.
-        self._char_columns = functools.lru_cache(maxsize=defaults.TFIDF_WORD_CACHE)(self._char_columns_of)
+        self._char_columns = WordColumnsCache(self._char_columns_of, word_cache_bytes)
         self.offsets = np.cumsum([0, *(len(v) for v in self.vocabularies)])  # word columns, then char columns
         self.idf = np.concatenate([np.asarray(weights, dtype=np.float32) for weights in idf])
         if len(self.idf) != self.offsets[-1]:
@@ -91,10 +98,10 @@ class TfidfFeatures:
         vals = (vals / np.maximum(norms, 1e-12)[row]).astype(np.float32)  # unit length over both parts together
         return sparse.csr_matrix((vals, cols, rows_end), shape=(len(texts), int(self.offsets[-1])))
 
-    def _char_columns_of(self, word: str) -> tuple[int, ...]:
-        """The columns of one word's character n-grams: most words of a stream recur, so this is cached."""
+    def _char_columns_of(self, word: str) -> array[int]:
+        """The columns of one word's character n-grams (4 bytes each: a tuple of ints took 36 bytes per column)."""
         chars, offset = self.vocabularies[1], int(self.offsets[1])
-        return tuple(column + offset for column in map(chars.get, _word_char_ngrams(word)) if column is not None)
+        return array("i", [column + offset for column in map(chars.get, _word_char_ngrams(word)) if column is not None])
 
     def save(self, folder: Path) -> None:
         idf = np.split(self.idf, self.offsets[1:-1])
@@ -102,9 +109,66 @@ class TfidfFeatures:
         (folder / TFIDF_FILE).write_text(json.dumps(payload))
 
     @classmethod
-    def load(cls, folder: Path) -> TfidfFeatures:
+    def load(cls, folder: Path, word_cache_bytes: int = defaults.TFIDF_WORD_CACHE_MB * 2**20) -> TfidfFeatures:
         payload = json.loads((folder / TFIDF_FILE).read_text())
-        return cls([part["vocabulary"] for part in payload], [np.asarray(part["idf"]) for part in payload])
+        vocabularies, idf = [part["vocabulary"] for part in payload], [np.asarray(part["idf"]) for part in payload]
+        return cls(vocabularies, idf, word_cache_bytes)
+
+
+class WordColumnsCache:
+    """``compute(word)``, remembered for the most recently used words whose entries fit in ``max_bytes``.
+
+    Bounded in bytes, not entries: with 16,384 entries allowed, one 60,000-letter word took ~3.4 MB, and 200
+    requests of such words grew a server from 602 to 1,291 MB. Each entry counts its word, its columns and the
+    dictionary's share (``ENTRY_OVERHEAD``), at least what Python allocates for it (tested with tracemalloc). A
+    word longer than ``max_word_chars`` is no word of any language and is computed each time, never cached, so
+    junk cannot push out the words that recur. ``functools.lru_cache`` counts entries only, and cachetools'
+    ``getsizeof`` sees values but not keys (here the key can be the larger part). Safe to call from several
+    threads (the student runs on the server's worker threads)."""
+
+    ENTRY_OVERHEAD = 192  # bytes per entry for the ordered dictionary's slot and link (tracemalloc: 130-160)
+
+    def __init__(
+        self,
+        compute: Callable[[str], array[int]],
+        max_bytes: int,
+        max_word_chars: int = defaults.TFIDF_CACHED_WORD_CHARS,
+    ) -> None:
+        self._compute = compute
+        self.max_bytes = max(0, int(max_bytes))
+        self.max_word_chars = max_word_chars
+        self._entries: OrderedDict[str, array[int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0  # the entries' bytes as counted by ``entry_bytes``; never above ``max_bytes``
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @classmethod
+    def entry_bytes(cls, word: str, columns: array[int]) -> int:
+        return sys.getsizeof(word) + sys.getsizeof(columns) + cls.ENTRY_OVERHEAD
+
+    def __call__(self, word: str) -> array[int]:
+        with self._lock:
+            columns = self._entries.get(word)
+            if columns is not None:
+                self._entries.move_to_end(word)
+                self.hits += 1
+                return columns
+            self.misses += 1
+        columns = self._compute(word)  # outside the lock: other threads' words need not wait for this one
+        size = self.entry_bytes(word, columns)
+        if len(word) > self.max_word_chars or size > self.max_bytes:
+            return columns
+        with self._lock:
+            if word not in self._entries:  # another thread may have added it meanwhile
+                self._entries[word] = columns
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    old_word, old_columns = self._entries.popitem(last=False)
+                    self.bytes -= self.entry_bytes(old_word, old_columns)
+        return columns
 
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
@@ -235,12 +299,14 @@ class Student:
         (folder / CONFIG_FILE).write_text(json.dumps({"kind": self.kind, "labels": list(self.labels)}, indent=2) + "\n")
 
     @classmethod
-    def load(cls, folder: Path) -> Student:
-        """Raises OSError / ValueError / KeyError when a file is missing or unreadable (the caller names the fix)."""
+    def load(cls, folder: Path, word_cache_bytes: int = defaults.TFIDF_WORD_CACHE_MB * 2**20) -> Student:
+        """Raises OSError / ValueError / KeyError when a file is missing or unreadable (the caller names the fix).
+        ``word_cache_bytes`` bounds a TF-IDF student's word cache (``WordColumnsCache``)."""
         config = json.loads((folder / CONFIG_FILE).read_text())
         kind = config["kind"]
         if kind not in FEATURES:
             raise ValueError(f"unknown student kind {kind!r} (known: {', '.join(FEATURES)})")
         with np.load(folder / HEAD_FILE, allow_pickle=False) as head:
             coef, intercept = head["coef"], head["intercept"]
-        return cls(FEATURES[kind].load(folder), coef, intercept, config["labels"])
+        features = TfidfFeatures.load(folder, word_cache_bytes) if kind == "tfidf" else FEATURES[kind].load(folder)
+        return cls(features, coef, intercept, config["labels"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cockatoo_ml.errors import ConfigError
+from cockatoo_ml.registry.distillation import TFIDF_CACHED_WORD_CHARS, TFIDF_WORD_CACHE_MB
 from cockatoo_ml.registry.paths import MODEL_DIR_SETTING
 from cockatoo_ml.settings import env_name, from_env, setting
 
@@ -163,6 +164,15 @@ class ServingSettings:
         flag=False,
         help="on: when the model directory has a student/ (distill.py), the student answers the windows of a text "
         "it is sure of and the transformer only the rest; off: the transformer answers every text.",
+    )
+    student_word_cache_mb: int = setting(
+        TFIDF_WORD_CACHE_MB,
+        env="COCKATOO_STUDENT_WORD_CACHE_MB",
+        flag=False,
+        ge=0,
+        help="Memory (MiB) a TF-IDF student may keep for its cache of words' character n-grams (most words of a "
+        f"stream recur; ~400 bytes a word); words over {TFIDF_CACHED_WORD_CHARS} characters "
+        "are never cached. 0: no cache.",
     )
     api_key: str = setting(
         "",

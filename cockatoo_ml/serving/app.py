@@ -275,8 +275,8 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
         on_batch=metrics.batch_size.observe,
         on_queue_depth=metrics.queue_depth.set,
     )
-    budget = TokenBudget(classifier.tokenizer, settings.max_text_tokens, settings.max_request_tokens)
-    cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier)
+    budget = TokenBudget(classifier.count_tokens, settings.max_text_tokens, settings.max_request_tokens)
+    cascade = load_cascade(settings.model_dir, settings.cascade == "on", classifier, settings.student_word_cache_mb)
     tiers = TieredScorer(batcher, classifier, cascade, on_answered=lambda tier, n: metrics.answered.labels(tier).inc(n))
     wanted_categories = settings.category_map()
     categories = CategoryMap.build(classifier.labels, wanted_categories)
@@ -459,8 +459,9 @@ def _cascade_health(cascade: Cascade | None) -> CascadeHealth:
     return CascadeHealth(
         enabled=True,
         student=cascade.student.kind,
-        validation_agreement=cascade.validation.get("decision_agreement"),
-        validation_answered_share=cascade.validation.get("answered_share"),
+        held_out_agreement=cascade.held_out.get("decision_agreement"),
+        held_out_answered_share=cascade.held_out.get("answered_share"),
+        held_out_texts=cascade.held_out.get("texts"),
     )
 
 

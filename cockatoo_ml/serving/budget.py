@@ -13,7 +13,7 @@ never on the event loop.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cockatoo_ml.errors import CockatooError
@@ -39,7 +39,7 @@ class OverBudgetError(CockatooError):
 
 @dataclass(frozen=True)
 class TokenBudget:
-    tokenizer: object  # a fast Hugging Face tokenizer
+    count_tokens: Callable[[str], int]  # a text's tokens, special tokens not counted (TextClassifier.count_tokens)
     max_text_tokens: int
     max_request_tokens: int
 
@@ -79,10 +79,7 @@ class TokenBudget:
         if len(text) > cut:
             prefix = text[:cut]
             space = _LAST_SPACE.search(prefix)  # end at a word boundary: a cut word could split differently
-            tokens = self._encode(prefix[: space.start()] if space else prefix)
+            tokens = self.count_tokens(prefix[: space.start()] if space else prefix)
             if tokens > limit:
                 return tokens
-        return self._encode(text)
-
-    def _encode(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # type: ignore[operator]
+        return self.count_tokens(text)

@@ -136,12 +136,15 @@ class BatchResponse(BaseModel):
 class CascadeHealth(BaseModel):
     enabled: bool = Field(description="Whether a student answers the texts it is sure of (COCKATOO_CASCADE).")
     student: str | None = Field(default=None, description="The student's kind (static, tfidf).")
-    validation_agreement: float | None = Field(
-        default=None, description="Share of validation texts whose decisions equal the transformer's alone."
+    held_out_agreement: float | None = Field(
+        default=None,
+        description="Share of held-out texts whose decisions equal the transformer's alone: texts neither taught "
+        "to the student nor used to fit its bands (distill.py; null for a student that was not checked so).",
     )
-    validation_answered_share: float | None = Field(
-        default=None, description="Share of validation texts the student answered."
+    held_out_answered_share: float | None = Field(
+        default=None, description="Share of those held-out texts the student answered alone."
     )
+    held_out_texts: int | None = Field(default=None, description="How many held-out texts these shares are of.")
 
 
 class HealthResponse(BaseModel):

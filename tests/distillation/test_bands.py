@@ -108,3 +108,42 @@ def test_bands_written_before_counts_and_bounds_existed_still_load() -> None:
     assert band.low == 0.1 and band.texts_low == 0 and band.bound_low == 1.0
     with pytest.raises(KeyError):
         bands_from_dict(["a"], {"a": {k: v for k, v in old.items() if k != "high"}})
+
+
+def test_a_band_side_that_does_not_hold_on_other_texts_is_dropped() -> None:
+    from cockatoo_ml.distillation.bands import hold_bands
+
+    # Three labels, threshold 0.5, bands fitted elsewhere: both sides of every label promise agreement.
+    fitted = [Band(0.2, 0.8, 1.0, 0.999, 0.3, 0.2, texts_low=300, texts_high=200, bound_low=0.996, bound_high=0.995)] * 3
+    rng = np.random.default_rng(0)
+    student = np.stack([rng.permutation(np.linspace(0, 1, 1001)) for _ in range(3)], axis=1)  # 200 below 0.2
+    teacher = np.where(student >= 0.5, 0.9, 0.1)  # agrees with the student everywhere ...
+    low = np.flatnonzero(student[:, 1] < 0.2)
+    teacher[low[:3], 1] = 0.9  # ... but label b's sure negatives: 3 of 200 are positives (98.5% < 99.5%)
+    high = np.flatnonzero(student[:, 2] > 0.8)
+    teacher[high[:1], 2] = 0.1  # label c's sure positives: 1 of 200 (99.5%): holds, just
+    assert len(low) == len(high) == 200
+    kept, dropped = hold_bands(student, teacher, [0.5] * 3, fitted, 0.995, ["a", "b", "c"])
+    assert kept[0] == kept[2] == fitted[0]
+    assert kept[1] == Band(0.0, 0.8, 1.0, 0.999, 0.0, 0.2, texts_low=0, texts_high=200, bound_low=1.0, bound_high=0.995)
+    [side] = dropped
+    assert (side.label, side.side, side.cut, side.fit_texts, side.fit_agreement) == ("b", "low", 0.2, 300, 1.0)
+    assert side.held_out_texts == len(low) and side.held_out_agreement == pytest.approx(1 - 3 / len(low))
+    assert "the low band of 'b' (cut 0.2) is dropped" in side.describe(0.995) and side.to_dict()["side"] == "low"
+    # One more disagreement above label c's band breaks it too; an empty side promises nothing and stays.
+    teacher[high[1], 2] = 0.1
+    open_ended = [Band(0.0, 0.8, 1.0, 1.0, 0.0, 0.2)] * 3
+    kept, dropped = hold_bands(student, teacher, [0.5] * 3, open_ended, 0.995, ["a", "b", "c"])
+    assert [(s.label, s.side) for s in dropped] == [("c", "high")] and kept[2].high == 1.0 and kept[2].low == 0.0
+
+
+def test_a_band_side_no_held_out_window_falls_in_is_dropped() -> None:
+    """Nothing shows that it holds: a side must be seen to keep its promise to be served."""
+    from cockatoo_ml.distillation.bands import hold_bands
+
+    student, teacher = np.array([[0.5], [0.6]]), np.array([[0.5], [0.6]])
+    band = Band(0.1, 0.9, 1.0, 1.0, 0.2, 0.2, texts_low=150, texts_high=150)
+    kept, dropped = hold_bands(student, teacher, [0.5], [band], 0.995, ["a"])
+    assert kept == [Band(0.0, 1.0, 1.0, 1.0, 0.0, 0.0)]
+    assert [(s.side, s.held_out_texts, s.held_out_agreement) for s in dropped] == [("low", 0, 1.0), ("high", 0, 1.0)]
+    assert "no held-out window falls in it" in dropped[0].describe(0.995)

@@ -44,7 +44,7 @@ def cascade_model(tiny_model_dir: Path, tiny_processed_dir: Path, tmp_path: Path
     bands[teacher.labels[0]].update(low=edges[0], high=edges[1])
     report = {"student": "tfidf", "unit": "window", "labels": list(teacher.labels), "thresholds": teacher.thresholds,
               "bands": bands}
-    write_student_dir(model_dir, student, report)
+    write_student_dir(model_dir, student, report, texts)
     return model_dir
 
 

@@ -189,3 +189,63 @@ def test_cut_windows_and_texts_score_alike_in_one_call(tiny_classifier: TextClas
     assert np.allclose(mixed[1].scores, windows[1].scores, atol=1e-6) and np.allclose(mixed[3].scores, windows[0].scores, atol=1e-6)
     # A text's score is the maximum over its windows, scored one by one.
     assert np.allclose(alone[1].scores, np.max([w.scores for w in windows[:-1]], axis=0), atol=1e-6)
+
+
+class Overlap:
+    """Wraps a callable and records how many calls were inside it at once (each lingers a little, so calls that
+    may overlap do)."""
+
+    def __init__(self, inner, linger_s: float = 0.01) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        self.inner, self.linger_s = inner, linger_s
+        self.inside = self.most = self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        import time
+
+        with self._lock:
+            self.inside += 1
+            self.calls += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(self.linger_s)
+            return self.inner(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def call_together(calls: list) -> list:  # type: ignore[type-arg]
+    """Run each zero-argument call on its own thread, all at once; their results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+def test_no_more_forward_passes_at_once_than_parallel_passes_whoever_calls(tiny_model_dir: Path) -> None:
+    """Several threads calling score() (the batcher's workers) share the classifier's limit: calls of one pass run
+    it on their own thread, calls of many on the pool, and together they never exceed ``parallel_passes``."""
+    classifier = TextClassifier.load(tiny_model_dir, dtype="float32", max_batch_tokens=16, parallel_passes=2)
+    spy = classifier._forward = Overlap(classifier._forward)  # type: ignore[method-assign]
+    many = [*TEXTS, " ".join(["word"] * 100)]  # several passes under a 16-token budget
+    results = call_together([lambda: classifier.score(many) for _ in range(3)] + [lambda: classifier.score(["hi"])] * 3)
+    assert spy.most == 2 and spy.calls > 6
+    expected = classifier.score(many)
+    assert all(result == expected for result in results[:3])
+
+
+def test_the_tokenizer_is_called_by_one_thread_at_a_time(tiny_model_dir: Path) -> None:
+    """A fast tokenizer must not be entered by two threads at once (huggingface/tokenizers#537): cutting texts
+    into windows and counting tokens, from many threads, take turns; the answers are those of one thread."""
+    classifier = TextClassifier.load(tiny_model_dir, dtype="float32")
+    spy = classifier.tokenizer = Overlap(classifier.tokenizer)  # type: ignore[assignment]
+    long = " ".join(f"word{i}" for i in range(150))
+    expected_cut, expected_count = classifier.cut([long, *TEXTS], spans=True), classifier.count_tokens(long)
+    results = call_together([lambda: classifier.cut([long, *TEXTS], spans=True)] * 4
+                            + [lambda: classifier.count_tokens(long)] * 4)
+    assert spy.most == 1 and spy.calls == 10
+    assert all(cut.ids == expected_cut.ids and cut.spans == expected_cut.spans for cut in results[:4])
+    assert results[4:] == [expected_count] * 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +61,71 @@ def test_tfidf_features_equal_scikit_learns_normalised_over_both_parts() -> None
     assert np.abs(features.transform(probe).toarray() - reference).max() < 1e-6
 
 
-def test_the_word_cache_is_bounded_and_changes_no_feature(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cockatoo_ml.registry import distillation
+def long_words(count: int, chars: int, seed: int = 0) -> list[str]:
+    """Distinct made-up words of ``chars`` letters, from the letters (and so the n-grams) the vocabulary knows."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzéü"))
+    return ["".join(rng.choice(letters, chars)) for _ in range(count)]
 
+
+def test_the_word_cache_is_bounded_in_bytes_and_changes_no_feature() -> None:
     roomy = TfidfFeatures.fit(TEXTS)
-    monkeypatch.setattr(distillation, "TFIDF_WORD_CACHE", 4)
-    tight = TfidfFeatures.fit(TEXTS)
-    probe = [*TEXTS, " ".join(f"novel{i}" for i in range(50)), *TEXTS]  # a second pass hits the roomy cache
+    tight = TfidfFeatures(roomy.vocabularies, np.split(roomy.idf, roomy.offsets[1:-1]), word_cache_bytes=8192)
+    longest = TfidfFeatures.fit(TEXTS)._char_columns.max_word_chars
+    words = [*long_words(30, longest), *long_words(30, 12, seed=1), "😀" * longest]
+    probe = [*TEXTS, " ".join(words), *words, *TEXTS]  # the second pass over TEXTS hits the roomy cache
     assert np.abs(tight.transform(probe).toarray() - roomy.transform(probe).toarray()).max() == 0
-    assert tight._char_columns.cache_info().currsize <= 4 < roomy._char_columns.cache_info().currsize
-    assert roomy._char_columns.cache_info().hits > 0
+    cache = tight._char_columns
+    assert 0 < cache.bytes <= 8192 and 0 < len(cache) < len(roomy._char_columns)
+    assert cache.bytes == sum(cache.entry_bytes(w, c) for w, c in cache._entries.items())  # evictions counted
+    assert roomy._char_columns.hits > 0 and roomy._char_columns.bytes <= 8 * 2**20
+
+
+def test_a_word_longer_than_any_word_is_scored_but_never_cached() -> None:
+    features = TfidfFeatures.fit(TEXTS)
+    cache = features._char_columns
+    junk = long_words(2, 5_000)
+    before = len(cache), cache.bytes
+    features.transform(junk)
+    assert (len(cache), cache.bytes) == before and cache.misses >= 2
+    word, char = scikit_learns_own_pair()
+    reference = sparse.hstack([word.fit(TEXTS).transform(junk), char.fit(TEXTS).transform(junk)]).toarray()
+    reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    assert np.abs(features.transform(junk).toarray() - reference).max() < 1e-6 and reference.any()
+
+
+def test_the_cache_counts_at_least_the_memory_it_holds() -> None:
+    """What the cache counts against its budget covers what Python allocates for it (tracemalloc: the words, made
+    fresh as a request's are, their columns and the dictionary), from several threads at once; a cache with no
+    budget keeps nothing."""
+    import threading
+    import tracemalloc
+
+    from cockatoo_ml.inference.students import WordColumnsCache
+
+    lengths = np.random.default_rng(0).integers(1, 12, 40_000).tolist()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cache = WordColumnsCache(lambda w: array("i", range(len(w) // 4)), max_bytes=2**19)
+
+        def feed(part: int) -> None:
+            for i in range(part, len(lengths), 4):
+                cache("😀" * (i % 2) + "x" * lengths[i] + str(i))
+
+        threads = [threading.Thread(target=feed, args=(part,)) for part in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.misses == len(lengths) and 0 < len(cache) < len(lengths)  # it had to evict
+    assert held <= cache.bytes <= 2**19
+    assert cache.bytes == sum(cache.entry_bytes(w, c) for w, c in cache._entries.items())
+    none = WordColumnsCache(lambda w: array("i", [1]), max_bytes=0)
+    assert list(none("word")) == [1] and len(none) == 0 and none.bytes == 0
 
 
 def test_a_student_learns_the_teachers_order_and_survives_saving(tmp_path: Path) -> None:

@@ -426,6 +426,23 @@ async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_c
         assert scores == pytest.approx(alone[text], abs=1e-6, rel=0), text
 
 
+async def test_the_server_runs_no_more_forward_passes_at_once_than_its_thread_plan(make_client, make_settings) -> None:
+    """The batcher's model threads each call score(), whose passes may also run on the classifier's pool: under
+    load, COCKATOO_MODEL_THREADS bounds them all together (a spy on the forward pass counts them)."""
+    from cockatoo_ml.inference.loading import load_classifier
+    from tests.inference.test_classifier import Overlap
+
+    classifier = load_classifier(make_settings(model_threads=2, micro_batch_tokens=16))
+    assert classifier.parallel_passes == 2
+    spy = classifier._forward = Overlap(classifier._forward)  # type: ignore[method-assign]
+    # One request per batch: a /predict of one short text is one pass on its model thread, beside a /batch on the pool.
+    async with make_client(classifier=classifier, model_threads=2, micro_batch_tokens=16, micro_batch_size=1) as client:
+        requests = [("/batch", {"texts": SAME_ANSWER_POOL})] * 3 + [("/predict", {"text": t}) for t in SAME_ANSWER_POOL]
+        responses = await asyncio.gather(*(client.post(path, json=body) for path, body in requests * 2))
+    assert all(response.status_code == 200 for response in responses)
+    assert spy.most == 2 and spy.calls > len(responses)
+
+
 # --- cost, bounded answers, honest logs and metrics, readiness ----------------------------------------------
 async def test_a_batch_over_the_text_limit_is_413_before_its_texts_are_validated(client, monkeypatch) -> None:
     from quart_schema import conversion

@@ -10,7 +10,7 @@ from cockatoo_ml.inference.classifier import TextClassifier
 
 @pytest.fixture
 def budget(tiny_classifier: TextClassifier) -> TokenBudget:
-    return TokenBudget(tiny_classifier.tokenizer, max_text_tokens=50, max_request_tokens=80)
+    return TokenBudget(tiny_classifier.count_tokens, max_text_tokens=50, max_request_tokens=80)
 
 
 def tokens(classifier: TextClassifier, text: str) -> int:

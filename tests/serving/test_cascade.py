@@ -67,9 +67,10 @@ def cascade_dir(tiny_model_dir: Path, tiny_classifier: TextClassifier, tmp_path:
     report = {
         "student": "tfidf", "unit": "window", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
         "bands": {label: band.to_dict() for label in labels},
-        "validation": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
+        "held_out": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
+        "fit": {"texts": 100, "answered_share": 0.8, "answered_agreement": 1.0, "decision_agreement": 1.0},
     }
-    write_student_dir(model_dir, student, report)
+    write_student_dir(model_dir, student, report, texts)
     return model_dir
 
 
@@ -187,14 +188,30 @@ async def test_a_request_with_its_own_threshold_goes_to_the_transformer(
 async def test_health_shows_the_cascade_and_off_switches_it_off(clean_env, cascade_dir: Path, spy: SpyClassifier) -> None:
     async with open_client(cascade_dir, spy) as client:
         health = await (await client.get("/health")).get_json()
-    assert health["cascade"] == {"enabled": True, "student": "tfidf", "validation_agreement": 0.997,
-                                 "validation_answered_share": 0.7}
+    # The held-out figures, never the in-sample ones of the texts the bands were fitted on.
+    assert health["cascade"] == {"enabled": True, "student": "tfidf", "held_out_agreement": 0.997,
+                                 "held_out_answered_share": 0.7, "held_out_texts": 100}
     async with open_client(cascade_dir, spy, cascade="off") as client:
         health = await (await client.get("/health")).get_json()
         body = await (await client.post("/batch", json={"texts": [SURE, UNSURE]})).get_json()
-    assert health["cascade"] == {"enabled": False, "student": None, "validation_agreement": None,
-                                 "validation_answered_share": None}
+    assert health["cascade"] == {"enabled": False, "student": None, "held_out_agreement": None,
+                                 "held_out_answered_share": None, "held_out_texts": None}
     assert [r["tier"] for r in body["results"]] == ["model", "model"] and spy.seen == [SURE, UNSURE]
+
+
+async def test_health_shows_no_agreement_for_a_student_whose_bands_were_never_checked(
+    clean_env, cascade_dir: Path, spy: SpyClassifier
+) -> None:
+    """An older distill.py measured "validation" on the very texts it fitted the bands on: not held out."""
+    path = cascade_dir / "student" / "cascade.json"
+    report = json.loads(path.read_text())
+    report["validation"] = report.pop("fit")
+    del report["held_out"]
+    path.write_text(json.dumps(report))
+    async with open_client(cascade_dir, spy) as client:
+        health = await (await client.get("/health")).get_json()
+    assert health["cascade"] == {"enabled": True, "student": "tfidf", "held_out_agreement": None,
+                                 "held_out_answered_share": None, "held_out_texts": None}
 
 
 def test_cascade_setting_from_the_environment(clean_env, cascade_dir: Path) -> None:
