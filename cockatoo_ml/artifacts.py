@@ -12,6 +12,7 @@ EVAL_RESULTS_FILE = "eval_results.json"
 SETTINGS_FILE = "training_settings.json"  # the resolved settings the model was trained with
 MODEL_CARD = "README.md"
 EVALUATION_DIR = "evaluation"  # the evaluation stage's report against the baselines, written after training
+PARITY_FILE = "parity.json"  # validation texts, labels and float32 scores: the fast path's parity check
 DEFAULT_THRESHOLD = 0.5
 
 

@@ -15,7 +15,7 @@ from accelerate import PartialState
 from cockatoo_ml.distillation.run import DistillSettings, build_student
 from cockatoo_ml.evaluation.run import compare_with_baselines
 from cockatoo_ml.registry import paths
-from cockatoo_ml.training.run import TrainSettings, evaluate_model_dir, parse_settings, train
+from cockatoo_ml.training.run import TrainSettings, evaluate_model_dir, parse_settings, train, write_parity_only
 
 
 def train_and_distill(settings: TrainSettings) -> Path:
@@ -36,6 +36,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
     if settings.eval_only:
         evaluate_model_dir(settings)
+    elif settings.parity_only:
+        write_parity_only(settings)
     else:
         train_and_distill(settings)
     return 0

@@ -191,3 +191,43 @@ def tiny_classifier(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
     from cockatoo_ml.inference.classifier import TextClassifier
 
     return TextClassifier.load(tiny_model_dir, dtype="float32")
+
+
+def varied_texts(count: int, seed: int) -> list[str]:
+    """``count`` texts of 2 to 250 words drawn from the fixture vocabulary: every bucket length, and texts of
+    several 128-token windows."""
+    rng = random.Random(seed)
+    words = [word for texts in EXAMPLES.values() for text in texts for word in text.split()]
+    return [" ".join(rng.choices(words, k=rng.choice([2, 5, 9, 20, 40, 90, 250]))) for _ in range(count)]
+
+
+@pytest.fixture(scope="session")
+def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str, labels: tuple[str, ...]) -> Path:
+    """The real pretrained MiniLM, mean pooling, with a head fitted (logistic regression) to the fixture rows:
+    confident, meaningful scores as a trained model gives. Windows of 128 tokens, as the CPU recipe trains."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoTokenizer
+
+    from cockatoo_ml.artifacts import SETTINGS_FILE, save_thresholds
+    from cockatoo_ml.modeling import new_classifier
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("minilm_model")
+    model = new_classifier(minilm_path, labels, "mean").eval()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    rows = make_rows(120, labels, seed=11)
+    inputs = tokenizer([row["text"] for row in rows], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        features = model.pooled(inputs["input_ids"], inputs["attention_mask"]).numpy()
+    truth = np.asarray([row["labels"] for row in rows])
+    heads = [LogisticRegression(max_iter=1000).fit(features, truth[:, i]) for i in range(len(labels))]
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.tensor(np.stack([h.coef_[0] for h in heads]), dtype=torch.float32))
+        model.classifier.bias.copy_(torch.tensor([h.intercept_[0] for h in heads], dtype=torch.float32))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    save_thresholds(out, dict.fromkeys(labels, 0.5))
+    (out / SETTINGS_FILE).write_text('{"max_length": 128}')
+    return out

@@ -1,12 +1,21 @@
 """The served model: loaded once, scores many texts per forward pass.
 
 Texts longer than the model's window are split into overlapping windows
-and each label keeps its maximum over the windows, so nothing is silently cut off. All windows of a call are
-sorted by length and packed into forward passes under a padded-token budget, which keeps padding (wasted
-compute) small and memory bounded. Those passes may run on several threads at once, never more than
-``parallel_passes`` in all, however many threads call ``score``; and a caller can be told about each text as
-soon as its last window is scored. The tokenizer is called by one thread at a time. How the model uses the machine
-(precision, threads, memory) is ``runtime.py``'s business.
+and each label keeps its maximum over the windows, so nothing is silently cut off. How windows become forward
+passes depends on the precision path (``runtime.Precision``):
+
+- float32: the windows of a call are sorted by length and packed into passes under a padded-token budget,
+  padded to the longest in each: little padding, and float32 keeps a row's numbers within ~1e-6 whatever the
+  pass's shape.
+- bucketed bfloat16: bfloat16 does not (a text moved by up to 6e-3 with its batch-mates), so every window is
+  padded to the smallest of a few bucket lengths that holds it, and each pass is exactly
+  ``max(1, max_batch_tokens // bucket)`` rows of one bucket, filled up with empty windows (``fixed_rows``): the
+  shapes a window's numbers go through depend on its own length alone.
+
+Passes may run on several threads at once, never more than ``parallel_passes`` in all, however many threads call
+``score``; and a caller can be told about each text as soon as its last window is scored. The tokenizer is called
+by one thread at a time. How the model uses the machine (precision, threads, memory) is ``runtime.py``'s
+business; whether the fast path may serve a model is ``parity.py``'s.
 
 ``score`` also takes windows already cut (``cut``), as tuples of token ids: the cascade sends the transformer
 only the windows of a text its student is not sure of.
@@ -14,6 +23,7 @@ only the windows of a text its student is not sure of.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
@@ -22,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,9 +40,9 @@ from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
-from cockatoo_ml.inference.runtime import load_in_precision, precision_of
+from cockatoo_ml.inference.runtime import BUCKETED_BF16, INT8, Precision, load_in_precision, precision_of
 from cockatoo_ml.modeling import MeanPoolingClassifier
-from cockatoo_ml.registry.serving import MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
+from cockatoo_ml.registry.serving import BUCKET_TOKENS, MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +93,42 @@ class WindowCut:
         ]
 
 
+class Pass(NamedTuple):
+    """One forward pass: the windows it scores (indices), and the shape they are padded to."""
+
+    windows: list[int]
+    rows: int
+    width: int
+
+
+def fit_buckets(buckets: Sequence[int], window: int) -> tuple[int, ...]:
+    """The bucket lengths for a model's ``window``: the configured ones below it, and the window itself."""
+    return (*sorted({bucket for bucket in buckets if 0 < bucket < window}), window)
+
+
+def bucket_passes(
+    lengths: Sequence[int], buckets: Sequence[int], max_tokens: int, fixed_rows: bool = True
+) -> list[Pass]:
+    """Fixed-shape passes: each window (by its length) goes to the smallest bucket that holds it, and a bucket's
+    windows, in the order given, fill passes of ``max(1, max_tokens // bucket)`` rows (``fixed_rows``; else a pass
+    has as many rows as windows); shortest buckets first. ``buckets`` ascending, the last one at least the longest
+    window."""
+    members: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        slot = bisect.bisect_left(buckets, length)
+        if slot == len(buckets):
+            raise ValueError(f"a window of {length} tokens is longer than the model's window ({buckets[-1]})")
+        members.setdefault(buckets[slot], []).append(index)
+    passes: list[Pass] = []
+    for width in sorted(members):
+        rows = max(1, max_tokens // width)
+        chosen = members[width]
+        for start in range(0, len(chosen), rows):
+            windows = chosen[start : start + rows]
+            passes.append(Pass(windows, rows if fixed_rows else len(windows), width))
+    return passes
+
+
 class TextClassifier:
     """A sequence-classification checkpoint with its tokenizer, label names and tuned thresholds."""
 
@@ -97,6 +144,9 @@ class TextClassifier:
         window_overlap: float,
         max_batch_tokens: int,
         parallel_passes: int = 1,
+        bucket_tokens: Sequence[int] = BUCKET_TOKENS,
+        fixed_rows: bool = True,
+        precision: Precision | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -109,6 +159,10 @@ class TextClassifier:
         self.stride = min(int(self.content * window_overlap), self.content - 1)  # tokens shared by neighbours
         self.max_batch_tokens = max(max_batch_tokens, window)  # one full window must always fit
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.buckets = fit_buckets(bucket_tokens, window)
+        self.fixed_rows = fixed_rows
+        self._empty = (*self._prefix, *self._suffix)  # a window of no text: fills a bucketed pass's spare rows
+        self.precision = precision or Precision(precision_of(model), "as loaded")
         self.device = next(model.parameters()).device
         # Forward passes of one call run on this many threads at once (the weights are shared, torch releases
         # the GIL): on a CPU one pass of a small encoder does not keep several cores busy. The same number bounds
@@ -127,8 +181,14 @@ class TextClassifier:
         )
 
     @property
+    def bucketed(self) -> bool:
+        """Whether passes have fixed shapes under bfloat16 autocast (else: length-sorted, in the weights' dtype)."""
+        return self.precision.path == BUCKETED_BF16
+
+    @property
     def dtype(self) -> str:
-        return precision_of(self.model)
+        """The precision of the matrix products."""
+        return "bfloat16" if self.bucketed else precision_of(self.model)
 
     @classmethod
     def load(
@@ -141,8 +201,13 @@ class TextClassifier:
         torch_threads: int = 0,
         parallel_passes: int = 1,
         dtype: str = "auto",
+        bucket_tokens: Sequence[int] = BUCKET_TOKENS,
+        fixed_rows: bool = True,
     ) -> TextClassifier:
-        """Load a model directory, or raise ``ModelLoadError`` saying what was expected where."""
+        """Load a model directory, or raise ``ModelLoadError`` saying what was expected where.
+
+        ``dtype``: auto (the bucketed bfloat16 path when ``parity.choose_precision`` allows it, else float32),
+        float32, bfloat16 (the bucketed path unchecked) or int8 (CPU only)."""
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -179,7 +244,7 @@ class TextClassifier:
         multi_label = config.problem_type != SINGLE_LABEL
         model = model.to(device)
         log.info(
-            "loaded %s: labels %s, %s, window %d tokens, %s on %s",
+            "loaded %s: labels %s, %s, window %d tokens, weights in %s on %s",
             model_dir,
             labels,
             "sigmoid per label" if multi_label else "softmax",
@@ -187,7 +252,11 @@ class TextClassifier:
             model.dtype,
             device,
         )
-        return cls(
+        asked = {
+            "bfloat16": Precision(BUCKETED_BF16, "dtype bfloat16 asked for: the bucketed path, without parity check"),
+            "int8": Precision(INT8, "dtype int8 asked for: lossy, and scores depend on batch-mates"),
+        }
+        classifier = cls(
             model,
             tokenizer,
             labels=labels,
@@ -197,7 +266,15 @@ class TextClassifier:
             window_overlap=window_overlap,
             max_batch_tokens=max_batch_tokens,
             parallel_passes=parallel_passes,
+            bucket_tokens=bucket_tokens,
+            fixed_rows=fixed_rows,
+            precision=asked.get(dtype, Precision(precision_of(model), f"dtype {dtype} asked for")),
         )
+        if dtype == "auto":
+            from cockatoo_ml.inference.parity import choose_precision  # it scores with a TextClassifier
+
+            classifier.precision = choose_precision(classifier, model_dir)
+        return classifier
 
     def resolve_thresholds(self, override: float | Mapping[str, float] | None) -> dict[str, float]:
         """A request's ``threshold``: one number for every label, a partial map over the tuned ones, or None."""
@@ -240,14 +317,17 @@ class TextClassifier:
             if ready is not None and done:
                 ready(done, done_scores)
 
-        chunks = self._pack(sorted(range(len(windows)), key=lambda i: len(windows[i])), windows)
-        if self._pool is None or len(chunks) == 1:
-            for chunk in chunks:  # shortest first: most texts are ready early
-                record(chunk, self._pass([windows[i] for i in chunk]))
+        passes = self._layout(windows)
+        if self._pool is None or len(passes) == 1:
+            for one in passes:  # shortest first: most texts are ready early
+                record(one.windows, self._pass([windows[i] for i in one.windows], one.rows, one.width))
         else:  # longest first, so that the threads finish together
-            passes = {self._pool.submit(self._pass, [windows[i] for i in chunk]): chunk for chunk in reversed(chunks)}
-            for finished in as_completed(passes):
-                record(passes[finished], finished.result())
+            running = {
+                self._pool.submit(self._pass, [windows[i] for i in one.windows], one.rows, one.width): one.windows
+                for one in reversed(passes)
+            }
+            for finished in as_completed(running):
+                record(running[finished], finished.result())
         return results  # type: ignore[return-value]  # every text has been recorded
 
     def cut(self, texts: Sequence[str], spans: bool = False) -> WindowCut:
@@ -285,10 +365,10 @@ class TextClassifier:
         """A text's tokens, special tokens not counted (the token budget's measure)."""
         return len(self.encode([text])["input_ids"][0])
 
-    def _pass(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+    def _pass(self, batch: Sequence[Sequence[int]], rows: int, width: int) -> np.ndarray:
         """``_forward`` once one of the ``parallel_passes`` slots is free, whichever thread asks."""
         with self._passes:
-            return self._forward(batch)
+            return self._forward(batch, rows, width)
 
     def _windows(self, items: Sequence[ScoreItem]) -> tuple[list[tuple[int, ...]], np.ndarray]:
         """The windows to score and the item each belongs to: texts are cut here, windows cut before kept whole."""
@@ -309,6 +389,13 @@ class TextClassifier:
             owner.extend([index] * len(of_item))
         return windows, np.asarray(owner, dtype=np.int64)
 
+    def _layout(self, windows: Sequence[Sequence[int]]) -> list[Pass]:
+        lengths = [len(ids) for ids in windows]
+        if self.bucketed:
+            return bucket_passes(lengths, self.buckets, self.max_batch_tokens, self.fixed_rows)
+        chunks = self._pack(sorted(range(len(windows)), key=lengths.__getitem__), windows)
+        return [Pass(chunk, len(chunk), max(lengths[i] for i in chunk)) for chunk in chunks]
+
     def _pack(self, order: list[int], windows: Sequence[Sequence[int]]) -> list[list[int]]:
         """Consecutive runs of the length-sorted windows whose padded size stays within the token budget."""
         chunks: list[list[int]] = []
@@ -324,16 +411,19 @@ class TextClassifier:
         return chunks
 
     @torch.inference_mode()  # here, not on score(): the mode is per thread, and passes may run on pool threads
-    def _forward(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
+    def _forward(self, batch: Sequence[Sequence[int]], rows: int, width: int) -> np.ndarray:
+        """Probabilities of ``batch``'s windows, padded to ``rows`` x ``width`` (spare rows: empty windows, so that
+        no row is all padding)."""
+        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((rows, width), dtype=torch.long)
+        for row, ids in enumerate(itertools.chain(batch, itertools.repeat(self._empty, rows - len(batch)))):
             input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
-        logits = self.model(
-            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-        ).logits.float()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bucketed):
+            logits = self.model(
+                input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+            ).logits
+        logits = logits[: len(batch)].float()
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
         return probs.cpu().numpy()
 

@@ -53,6 +53,8 @@ def load_classifier(settings: ServingSettings) -> TextClassifier:
         torch_threads=torch_threads,
         parallel_passes=model_threads,
         dtype=settings.dtype,
+        bucket_tokens=settings.bucket_tokens,
+        fixed_rows=settings.fixed_rows,
     )
 
 

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -24,29 +25,67 @@ ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 # --- precision ---------------------------------------------------------------------------------------------------
 
+# CPU features that compute bfloat16 matrix products in hardware: AVX512-BF16 (AMD Zen 4+, Intel Cooper Lake) and
+# AMX (Intel Sapphire Rapids+) on x86, BF16 on Arm (Neoverse V1+). Elsewhere oneDNN emulates bfloat16, more slowly
+# than float32.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+CPUINFO = Path("/proc/cpuinfo")
+# The computation paths a classifier can take (Precision.path, /health's precision.path).
+BUCKETED_BF16 = "bucketed-bfloat16"  # fixed-shape passes under bfloat16 autocast: fast and batch-invariant
+FLOAT32 = "float32"  # length-sorted passes in float32: as in training, and batch-invariant
+INT8 = "int8"  # dynamic int8 quantisation: activations quantised per pass, so it depends on batch-mates
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a classifier computes (``path``) and why it was chosen (``reason``, for the log and /health)."""
+
+    path: str
+    reason: str
+
 
 def load_in_precision(model_dir: Path, dtype: str, device: torch.device) -> PreTrainedModel | MeanPoolingClassifier:
-    """The classifier in ``model_dir`` in the serving precision ``dtype`` (auto, float32, bfloat16, float16 or
-    int8), still on the CPU. Raises what ``from_pretrained`` raises for a broken directory."""
+    """The classifier in ``model_dir`` with the weights the serving precision ``dtype`` needs (auto, float32,
+    bfloat16, float16 or int8), still on the CPU. Raises what ``from_pretrained`` raises for a broken directory."""
     if dtype == "int8" and device.type != "cpu":
         raise ModelLoadError("COCKATOO_DTYPE=int8 (dynamic quantisation) runs on the CPU only; use auto on a GPU")
-    # Loaded straight in the serving precision: no float32 copy on the way (peak memory).
+    # Loaded straight in the weights' precision: no float32 copy on the way (peak memory).
     model = load_classifier(model_dir, dtype=resolve_dtype(dtype, device))
     return quantize_int8(model) if dtype == "int8" else model
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` takes bfloat16 only where the hardware computes it natively (else it would be slower); int8 is
-    loaded in float32 and quantised afterwards."""
-    if name == "int8":
-        return torch.float32
-    if name == "auto":
-        if device.type == "cuda":
-            native = torch.cuda.is_bf16_supported()
-        else:
-            native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        name = "bfloat16" if native else "float32"
-    return getattr(torch, name)
+    """The weights' dtype for a serving precision: float32 but for float16. bfloat16 (and auto) compute under
+    autocast from float32 weights: matrix products in bfloat16, normalisation and softmax in float32, which keeps
+    decisions closer to float32 than casting the weights (measured: docs/benchmarks.md); int8 is quantised from
+    float32 after loading."""
+    return torch.float16 if name == "float16" else torch.float32
+
+
+def native_bf16(device: torch.device, cpuinfo: Path = CPUINFO) -> tuple[bool, str]:
+    """Whether ``device`` computes bfloat16 matrix products in hardware, and a line saying why (log, /health)."""
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        name = torch.cuda.get_device_name(device)
+        return native, f"{name} {'computes' if native else 'does not compute'} bfloat16 natively"
+    found = sorted(cpu_flags(cpuinfo) & BF16_CPU_FLAGS)
+    capability = torch.backends.cpu.get_cpu_capability()  # AVX2, AVX512, ...: says nothing of bfloat16 itself
+    if found:
+        return True, f"the CPU has {', '.join(found)} (ATen capability {capability})"
+    return False, f"the CPU lacks AVX512-BF16/AMX (ATen capability {capability}): bfloat16 would be emulated"
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``); empty where unreadable."""
+    try:
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except OSError:  # not Linux: no flags, so float32
+        return frozenset()
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def quantize_int8(model: ModelT) -> ModelT:

@@ -128,6 +128,12 @@ class TrainSettings:
         "trains nothing.",
     )
     eval_split: Literal["test", "validation"] = setting("test", help="Split scored by --eval-only.")
+    parity_only: bool = setting(
+        False,
+        help="Write parity.json (validation texts, labels and float32 scores: what lets the server check its fast "
+        "bfloat16 path) into the finished model in --output-dir, from --data's validation split; trains nothing. "
+        "Training writes it itself.",
+    )
     eval_steps: int = setting(
         0, ge=0, help=f"Evaluate and checkpoint every N steps (0: {EVALS_PER_RUN} times per run)."
     )

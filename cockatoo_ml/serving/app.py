@@ -75,6 +75,7 @@ from cockatoo_ml.serving.schemas import (
     ModerationResponse,
     OpenAIError,
     OpenAIErrorResponse,
+    PrecisionHealth,
     Prediction,
     PredictRequest,
 )
@@ -361,6 +362,7 @@ def create_app(settings: ServingSettings | None = None, classifier: TextClassifi
             problem_type="multi_label" if classifier.multi_label else "single_label",
             window_tokens=classifier.window,
             dtype=classifier.dtype,
+            precision=PrecisionHealth(path=classifier.precision.path, reason=classifier.precision.reason),
             thresholds=classifier.thresholds,
             cascade=_cascade_health(cascade),
             openai_categories=categories.shown(wanted_categories),

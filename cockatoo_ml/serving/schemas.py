@@ -147,6 +147,13 @@ class CascadeHealth(BaseModel):
     held_out_texts: int | None = Field(default=None, description="How many held-out texts these shares are of.")
 
 
+class PrecisionHealth(BaseModel):
+    path: str = Field(
+        description="How the transformer computes: bucketed-bfloat16 (fixed-shape passes in bfloat16), float32 or int8."
+    )
+    reason: str = Field(description="Why this path serves (COCKATOO_DTYPE, the hardware, the parity check).")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "unavailable"] = Field(default="ok", description="unavailable (HTTP 503): cannot score.")
     reason: str | None = Field(default=None, description="Why the model cannot score, when it cannot.")
@@ -155,6 +162,7 @@ class HealthResponse(BaseModel):
     problem_type: Literal["multi_label", "single_label"]
     window_tokens: int
     dtype: str
+    precision: PrecisionHealth
     thresholds: dict[str, float]
     cascade: CascadeHealth
     openai_categories: dict[str, list[str]] = Field(

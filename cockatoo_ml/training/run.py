@@ -35,10 +35,18 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
-from cockatoo_ml.artifacts import DEFAULT_THRESHOLD, EVAL_RESULTS_FILE, SETTINGS_FILE, load_thresholds, save_thresholds
+from cockatoo_ml.artifacts import (
+    DEFAULT_THRESHOLD,
+    EVAL_RESULTS_FILE,
+    PARITY_FILE,
+    SETTINGS_FILE,
+    load_thresholds,
+    save_thresholds,
+)
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.inference.parity import write_parity_sample
 from cockatoo_ml.metrics.multilabel import multilabel_metrics, sigmoid
 from cockatoo_ml.metrics.thresholds import tune_thresholds
 from cockatoo_ml.modeling import (
@@ -386,6 +394,7 @@ def train(settings: TrainSettings, extra_callbacks: Sequence[TrainerCallback] = 
             _label_stats(dataset["train"], label_names, pos_weight),
             training_data,
         )
+        _write_parity(staged, dataset["validation"])
         swap_into_place(staged, settings.output_dir)
         _remove_checkpoints(settings.checkpoints)
         log.info(
@@ -484,6 +493,21 @@ def _write_model_dir(
     )
 
 
+def _write_parity(model_dir: Path, validation: Dataset) -> None:
+    """The parity sample the server checks its fast path with (inference/parity.py)."""
+    columns = validation.select_columns(["text", "labels", "label_mask"]).to_dict()
+    write_parity_sample(model_dir, columns["text"], np.asarray(columns["labels"]), np.asarray(columns["label_mask"]))
+
+
+def write_parity_only(settings: TrainSettings) -> Path:
+    """``--parity-only``: the parity sample for a model trained before training wrote one."""
+    model_dir, _, data_dir = _trained_model(settings)
+    dataset, _ = _load_dataset(data_dir, need=("validation",))
+    _write_parity(model_dir, dataset["validation"])
+    log.info("parity sample written: %s", model_dir / PARITY_FILE)
+    return model_dir / PARITY_FILE
+
+
 def _remove_checkpoints(checkpoints: Path) -> None:
     """The finished model holds the best weights, so its checkpoints are spent; TensorBoard logs stay."""
     if not checkpoints.is_dir():
@@ -496,13 +520,7 @@ def _remove_checkpoints(checkpoints: Path) -> None:
 def evaluate_model_dir(settings: TrainSettings) -> dict[str, Any]:
     """``--eval-only``: score the model in ``--output-dir`` on ``--eval-split`` with its saved thresholds and
     compare with what training recorded in ``eval_results.json``."""
-    model_dir = settings.output_dir
-    if not (model_dir / "config.json").is_file():
-        raise ModelLoadError(f"no trained model in {model_dir} (no config.json); train one first or pass --output-dir")
-    trained_with: dict[str, Any] = {}
-    if (model_dir / SETTINGS_FILE).is_file():
-        trained_with = json.loads((model_dir / SETTINGS_FILE).read_text())
-    data_dir = settings.data or Path(trained_with.get("data", paths.PROCESSED_DIR))
+    model_dir, trained_with, data_dir = _trained_model(settings)
     dataset, label_names = _load_dataset(data_dir, need=(settings.eval_split,))
     model = load_classifier(model_dir, dtype=torch.float32)
     model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -532,6 +550,17 @@ def evaluate_model_dir(settings: TrainSettings) -> dict[str, Any]:
             diff = max_metric_difference(recorded, result)
             print(f"largest difference from the recorded {EVAL_RESULTS_FILE}: {diff:.2e}")
     return result
+
+
+def _trained_model(settings: TrainSettings) -> tuple[Path, dict[str, Any], Path]:
+    """The finished model in --output-dir, the settings it was trained with and its data (--data or those)."""
+    model_dir = settings.output_dir
+    if not (model_dir / "config.json").is_file():
+        raise ModelLoadError(f"no trained model in {model_dir} (no config.json); train one first or pass --output-dir")
+    trained_with: dict[str, Any] = {}
+    if (model_dir / SETTINGS_FILE).is_file():
+        trained_with = json.loads((model_dir / SETTINGS_FILE).read_text())
+    return model_dir, trained_with, settings.data or Path(trained_with.get("data", paths.PROCESSED_DIR))
 
 
 def _recorded(model_dir: Path, split: str) -> dict[str, Any] | None:

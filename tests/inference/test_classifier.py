@@ -1,4 +1,5 @@
-"""TextClassifier: loading, label names, thresholds, batched scoring and windows over long texts."""
+"""TextClassifier: loading, label names, thresholds, batched scoring, windows over long texts and the bucketed
+bfloat16 path's fixed-shape passes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from cockatoo_ml.errors import ModelLoadError
-from cockatoo_ml.inference.classifier import TextClassifier, UnknownLabelError
+from cockatoo_ml.inference.classifier import Pass, TextClassifier, UnknownLabelError, bucket_passes, fit_buckets
+from tests.conftest import varied_texts
 
 TEXTS = [
     "hi",
@@ -249,3 +251,84 @@ def test_the_tokenizer_is_called_by_one_thread_at_a_time(tiny_model_dir: Path) -
     assert spy.most == 1 and spy.calls == 10
     assert all(cut.ids == expected_cut.ids and cut.spans == expected_cut.spans for cut in results[:4])
     assert results[4:] == [expected_count] * 4
+
+
+def test_buckets_fit_the_models_window() -> None:
+    assert fit_buckets((16, 32, 64, 128, 256, 512), 128) == (16, 32, 64, 128)
+    assert fit_buckets((64, 16, 32, 16), 100) == (16, 32, 64, 100)  # any order, repeats; the window always last
+    assert fit_buckets((16, 32), 8) == (8,)
+
+
+def test_bucket_passes_on_hand_made_lengths() -> None:
+    lengths = [3, 16, 17, 100, 5, 40, 128, 2, 9, 12, 70]
+    passes = bucket_passes(lengths, (16, 32, 64, 128), max_tokens=64)
+    # 16: 4 rows a pass, 32: 2, 64: 1, 128: still 1 (a full window always fits); shortest buckets first
+    assert passes == [
+        Pass([0, 1, 4, 7], 4, 16),
+        Pass([8, 9], 4, 16),
+        Pass([2], 2, 32),
+        Pass([5], 1, 64),
+        Pass([3], 1, 128),
+        Pass([6], 1, 128),
+        Pass([10], 1, 128),
+    ]
+    with pytest.raises(ValueError, match="a window of 129 tokens is longer than the model's window"):
+        bucket_passes([129], (16, 128), 64)
+
+
+def test_bucketed_passes_have_fixed_shapes_filled_with_empty_windows(tiny_model_dir: Path) -> None:
+    classifier = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, bucket_tokens=(16, 32))
+    assert classifier.buckets == (16, 32, 64)
+    shapes: list[tuple[int, ...]] = []
+    rows_seen: list[torch.Tensor] = []
+    forward = classifier.model.forward
+
+    def spy(input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):  # type: ignore[no-untyped-def]
+        shapes.append(tuple(input_ids.shape))
+        rows_seen.append(attention_mask.sum(dim=1))
+        return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    classifier.model.forward = spy  # type: ignore[method-assign]
+    long = " ".join(f"word{i}" for i in range(100))  # several 64-token windows
+    results = classifier.score(["hi", "What time does the library open on Saturday?", long])
+    assert set(shapes) <= {(4, 16), (2, 32), (1, 64)} and (4, 16) in shapes and (1, 64) in shapes
+    empty = len(classifier._empty)
+    assert rows_seen[0].tolist() == [3, 11, empty, empty]  # "hi" and the question share a 16-token pass
+    assert [r.windows for r in results] == [1, 1, len(classifier.cut([long]).ids)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixed_rows", [True, False])
+def test_the_bucketed_path_gives_a_text_the_same_scores_whatever_its_batch_mates(
+    minilm_model_dir: Path, fixed_rows: bool
+) -> None:
+    """The real MiniLM in bfloat16: 40 texts scored alone and among 1 to 255 random others, in random places; with
+    passes of fixed shape (the default) and with passes of as many rows as windows wait."""
+    classifier = TextClassifier.load(minilm_model_dir, dtype="bfloat16", parallel_passes=2, fixed_rows=fixed_rows)
+    pool = varied_texts(300, seed=5)
+    probes = pool[:40]
+    alone = np.asarray([classifier.score([text])[0].scores for text in probes])
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for size in (1, 3, 16, 31, 64, 128, 255, 255):
+        mates = [pool[i] for i in rng.choice(len(pool), size, replace=False)]
+        batch = mates + probes
+        order = rng.permutation(len(batch))
+        scores = classifier.score([batch[i] for i in order])
+        where = {int(i): position for position, i in enumerate(order)}
+        got = np.asarray([scores[where[size + k]].scores for k in range(len(probes))])
+        worst = max(worst, float(np.abs(got - alone).max()))
+    assert worst <= 1e-6
+    # and it still is the model: close to float32 (bfloat16 moves scores by ~1e-3)
+    exact = TextClassifier.load(minilm_model_dir, dtype="float32").score(probes)
+    assert np.abs(alone - np.asarray([s.scores for s in exact])).max() < 5e-2
+
+
+def test_without_fixed_rows_a_pass_holds_only_the_windows_waiting(tiny_model_dir: Path) -> None:
+    lengths = [3, 16, 17, 100, 5, 40, 128, 2, 9, 12, 70]
+    passes = bucket_passes(lengths, (16, 32, 64, 128), max_tokens=64, fixed_rows=False)
+    assert [(p.windows, p.rows, p.width) for p in passes[:3]] == [([0, 1, 4, 7], 4, 16), ([8, 9], 2, 16), ([2], 1, 32)]
+    loose = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, fixed_rows=False)
+    fixed = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64)
+    for a, b in zip(loose.score(TEXTS), fixed.score(TEXTS), strict=True):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)

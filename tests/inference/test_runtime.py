@@ -1,4 +1,5 @@
-"""How the served model uses the machine: precision (auto, int8), the thread plan and the heap trimmer."""
+"""How the served model uses the machine: precision (native bfloat16, weights, int8), the thread plan and the heap
+trimmer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ import torch
 
 from cockatoo_ml.errors import ModelLoadError
 from cockatoo_ml.inference.classifier import TextClassifier
-from cockatoo_ml.inference.runtime import HeapTrimmer, load_in_precision, precision_of, resolve_dtype, thread_plan
+from cockatoo_ml.inference.runtime import (
+    BUCKETED_BF16,
+    FLOAT32,
+    INT8,
+    HeapTrimmer,
+    cpu_flags,
+    load_in_precision,
+    native_bf16,
+    precision_of,
+    resolve_dtype,
+    thread_plan,
+)
 
 TEXTS = [
     "hi",
@@ -21,30 +33,57 @@ TEXTS = [
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("native_bf16", [True, False])
-def test_auto_dtype_takes_bfloat16_only_where_native(
-    tiny_model_dir: Path, tiny_classifier: TextClassifier, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
-) -> None:
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16, raising=False)
-    assert resolve_dtype("auto", CPU) == (torch.bfloat16 if native_bf16 else torch.float32)
-    classifier = TextClassifier.load(tiny_model_dir, dtype="auto")
-    assert classifier.dtype == ("bfloat16" if native_bf16 else "float32")
-    assert TextClassifier.load(tiny_model_dir, dtype="float32").dtype == "float32"
-    for fast, exact in zip(classifier.score(TEXTS), tiny_classifier.score(TEXTS)):
-        np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)
+@pytest.mark.parametrize(
+    ("cpuinfo", "native", "named"),
+    [
+        ("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n", True, "avx512_bf16"),
+        ("processor : 0\nflags : fpu sse2 avx2 avx512f amx_bf16 amx_tile\n", True, "amx_bf16"),
+        ("processor : 0\nFeatures : fp asimd sve bf16 i8mm\n", True, "bf16"),  # Arm (Neoverse V1+)
+        ("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_vnni\n", False, "lacks AVX512-BF16/AMX"),
+        ("", False, "lacks AVX512-BF16/AMX"),
+    ],
+)
+def test_native_bfloat16_is_read_off_the_cpu_flags(tmp_path: Path, cpuinfo: str, native: bool, named: str) -> None:
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo)
+    found, why = native_bf16(CPU, path)
+    assert found is native and named in why
+    assert torch.backends.cpu.get_cpu_capability() in why  # the reason names what ATen sees too
+
+
+def test_a_machine_without_proc_cpuinfo_has_no_native_bfloat16(tmp_path: Path) -> None:
+    assert cpu_flags(tmp_path / "absent") == frozenset()
+    assert native_bf16(CPU, tmp_path / "absent")[0] is False
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16), ("int8", torch.float32)],
+    [
+        ("float32", torch.float32),
+        ("auto", torch.float32),  # autocast computes in bfloat16 from float32 weights
+        ("bfloat16", torch.float32),
+        ("float16", torch.float16),
+        ("int8", torch.float32),  # quantised after loading
+    ],
 )
-def test_explicit_dtypes_load_as_named_and_int8_loads_in_float32_first(name: str, expected: torch.dtype) -> None:
+def test_the_weights_load_in_float32_but_for_float16(name: str, expected: torch.dtype) -> None:
     assert resolve_dtype(name, CPU) == expected
 
 
+def test_bfloat16_is_the_bucketed_path_and_float32_the_length_sorted_one(
+    tiny_model_dir: Path, tiny_classifier: TextClassifier
+) -> None:
+    fast = TextClassifier.load(tiny_model_dir, dtype="bfloat16")
+    assert (fast.precision.path, fast.dtype, fast.bucketed) == (BUCKETED_BF16, "bfloat16", True)
+    assert precision_of(fast.model) == "float32"  # weights stay float32: autocast casts per matrix product
+    assert (tiny_classifier.precision.path, tiny_classifier.dtype, tiny_classifier.bucketed) == (FLOAT32, "float32", False)
+    for got, exact in zip(fast.score(TEXTS), tiny_classifier.score(TEXTS)):
+        np.testing.assert_allclose(got.scores, exact.scores, atol=2e-2)
+
+
 def test_load_in_precision_gives_the_named_precision(tiny_model_dir: Path) -> None:
-    for name in ("float32", "bfloat16", "int8"):
-        assert precision_of(load_in_precision(tiny_model_dir, name, CPU)) == name
+    for name, weights in (("float32", "float32"), ("bfloat16", "float32"), ("float16", "float16"), ("int8", "int8")):
+        assert precision_of(load_in_precision(tiny_model_dir, name, CPU)) == weights
 
 
 def test_int8_off_the_cpu_is_one_clear_error_before_any_loading(tmp_path: Path) -> None:
@@ -58,7 +97,7 @@ def test_int8_quantises_linear_layers_and_keeps_scores_close(
 ) -> None:
     model_dir = tiny_mean_model_dir if head == "mean" else tiny_model_dir
     quantized = TextClassifier.load(model_dir, dtype="int8")
-    assert quantized.dtype == "int8"
+    assert quantized.dtype == "int8" and quantized.precision.path == INT8 and not quantized.bucketed
     assert not any(isinstance(module, torch.nn.Linear) for module in quantized.model.modules())
     for fast, exact in zip(quantized.score(TEXTS), TextClassifier.load(model_dir, dtype="float32").score(TEXTS)):
         np.testing.assert_allclose(fast.scores, exact.scores, atol=2e-2)

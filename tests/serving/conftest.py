@@ -65,3 +65,4 @@ async def client(make_client) -> AsyncIterator[TestClientProtocol]:  # type: ign
 
 def expected_scores(classifier: TextClassifier, text: str) -> TextScore:
     return classifier.score([text])[0]
+

@@ -26,6 +26,16 @@ async def test_health(client, labels) -> None:
     assert body["labels"] == list(labels)
     assert body["problem_type"] == "multi_label" and body["window_tokens"] == 64
     assert body["dtype"] == "float32" and body["thresholds"]["nsfw"] == 0.6
+    assert body["precision"] == {"path": "float32", "reason": "dtype float32 asked for"}
+
+
+async def test_health_says_which_path_serves_and_why(make_client, make_settings) -> None:
+    from cockatoo_ml.serving.app import load_classifier
+
+    async with make_client(classifier=load_classifier(make_settings(dtype="bfloat16"))) as client:
+        body = await (await client.get("/health")).get_json()
+    assert body["dtype"] == "bfloat16" and body["precision"]["path"] == "bucketed-bfloat16"
+    assert "without parity check" in body["precision"]["reason"]
 
 
 async def test_health_reports_a_configured_name(make_client) -> None:
@@ -395,13 +405,15 @@ SAME_ANSWER_POOL = [
 ]
 
 
-async def test_a_texts_scores_do_not_depend_on_its_batch_mates_by_default(make_client, make_settings) -> None:
+@pytest.mark.parametrize("dtype", ["auto", "bfloat16"])
+async def test_a_texts_scores_do_not_depend_on_its_batch_mates(make_client, make_settings, dtype: str) -> None:
+    """Whichever path serves: float32 (auto on the tiny model, which has no parity sample) or bucketed bfloat16."""
     import random
 
     from cockatoo_ml.inference.loading import load_classifier
 
-    settings = make_settings()
-    assert settings.dtype == "float32"  # the default precision is the batch-invariant one
+    settings = make_settings(dtype=dtype)
+    assert make_settings().dtype == "auto"
     recording = RecordingClassifier(load_classifier(settings))
     alone = {text: recording.score([text])[0].scores for text in SAME_ANSWER_POOL}
     recording.calls.clear()

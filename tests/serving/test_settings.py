@@ -26,7 +26,16 @@ def test_defaults() -> None:
     assert settings == ServingSettings()
     assert settings.model_dir == Path("constellation_one_text") and settings.display_name == "constellation_one_text"
     assert settings.api_key == "" and settings.log_texts is False
-    assert settings.dtype == "float32"  # batch-invariant scores by default; bfloat16 and int8 are opt-in
+    assert settings.dtype == "auto"  # the fast path where the hardware and the parity check allow, else float32
+    assert settings.bucket_tokens == (16, 32, 64, 128, 256, 512)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("64, 16,32", (16, 32, 64)), ("128", (128,)), ("32,32,8", (8, 32))]
+)
+def test_bucket_tokens_are_a_sorted_list(clean_env: pytest.MonkeyPatch, value: str, expected: tuple[int, ...]) -> None:
+    clean_env.setenv("COCKATOO_BUCKET_TOKENS", value)
+    assert serving_settings_from_env().bucket_tokens == expected
 
 
 def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
@@ -55,6 +64,8 @@ def test_environment_overrides_and_types(clean_env: pytest.MonkeyPatch) -> None:
         ("COCKATOO_MAX_QUEUE_TOKENS", "100", "COCKATOO_MAX_QUEUE_TOKENS (100) is below COCKATOO_MAX_REQUEST_TOKENS"),
         ("COCKATOO_BODY_TIMEOUT_S", "0", "COCKATOO_BODY_TIMEOUT_S must be positive, got 0"),
         ("COCKATOO_GRACEFUL_TIMEOUT", "soon", "COCKATOO_GRACEFUL_TIMEOUT='soon' is not a whole number"),
+        ("COCKATOO_BUCKET_TOKENS", "16,x", "expected positive whole numbers of tokens, comma-separated"),
+        ("COCKATOO_BUCKET_TOKENS", "0,16", "expected positive whole numbers of tokens, comma-separated"),
     ],
 )
 def test_bad_values_are_one_clear_error(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, SETTINGS_FILE, THRESHOLDS_FILE, load_thresholds
+from cockatoo_ml.artifacts import EVAL_RESULTS_FILE, PARITY_FILE, SETTINGS_FILE, THRESHOLDS_FILE, load_thresholds
 from cockatoo_ml.cli import run_main
 from cockatoo_ml.data.contract import SourceCredit, features, load_processed, save_processed
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
@@ -109,7 +109,7 @@ def trained(trained_run: tuple[Path, list[str]]) -> Path:
 
 def test_model_dir_holds_everything(trained: Path, labels: tuple[str, ...]) -> None:
     for name in ("config.json", "model.safetensors", "tokenizer.json", THRESHOLDS_FILE, EVAL_RESULTS_FILE,
-                 SETTINGS_FILE, "README.md", "plots/pr_curves.png", "plots/f1_vs_threshold.png",
+                 SETTINGS_FILE, PARITY_FILE, "README.md", "plots/pr_curves.png", "plots/f1_vs_threshold.png",
                  "modeling_cockatoo.py"):  # the mean-pooling head's code, for transformers' trust_remote_code
         assert (trained / name).is_file(), name
     config = json.loads((trained / "config.json").read_text())
@@ -227,6 +227,34 @@ def test_eval_only_reproduces_the_recorded_numbers(trained: Path, split: str, ca
     assert max_metric_difference(recorded, result) < 1e-9
     assert recorded[AT_TUNED]["f1"] == pytest.approx(result[AT_TUNED]["f1"])
     assert "largest difference" in capsys.readouterr().out
+
+
+def test_the_parity_sample_holds_validation_texts_and_their_float32_scores(
+    trained: Path, tiny_processed_dir: Path, labels
+) -> None:
+    from cockatoo_ml.inference.classifier import TextClassifier
+    from cockatoo_ml.inference.parity import ParitySample
+
+    sample = ParitySample.load(trained, labels)
+    validation = load_processed(tiny_processed_dir)[0]["validation"]
+    assert len(sample.texts) == len(validation) == 36  # a split this small is taken whole
+    assert set(sample.texts) == set(validation["text"])
+    row = validation["text"].index(sample.texts[0])
+    assert sample.truth[0].tolist() == validation["labels"][row] and sample.mask[0].tolist() == validation["label_mask"][row]
+    exact = TextClassifier.load(trained, dtype="float32").score(sample.texts)
+    assert abs(sample.float32 - [s.scores for s in exact]).max() < 1e-6
+
+
+def test_parity_only_adds_the_sample_to_a_model_trained_without_it(trained: Path, tmp_path: Path, tiny_processed_dir):
+    import shutil
+
+    model_dir = tmp_path / "older"
+    shutil.copytree(trained, model_dir)
+    (model_dir / PARITY_FILE).unlink()
+    train_main(["--output-dir", str(model_dir), "--data", str(tiny_processed_dir), "--parity-only"])
+    assert json.loads((model_dir / PARITY_FILE).read_text()) == json.loads((trained / PARITY_FILE).read_text())
+    with pytest.raises(ModelLoadError, match="no trained model in"):
+        train_main(["--output-dir", str(tmp_path / "none"), "--parity-only"])
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_processed_dir: Path, tiny_model_dir: Path) -> None:
@@ -356,7 +384,7 @@ def test_any_of_weight_reaches_the_loss_and_flagged_rows_reach_its_batches(
     seen: list[tuple[float, float]] = []  # (any_of_weight, flagged cells in the batch)
 
     class SpyLoss(MultiLabelLoss):
-        def __call__(self, logits, targets, mask):  # noqa: ANN001, ANN204
+        def __call__(self, logits, targets, mask):
             seen.append((self.any_of_weight, float(((mask == 0) & (targets > 0.5)).sum())))
             return super().__call__(logits, targets, mask)
 
