@@ -40,6 +40,7 @@ from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from cockatoo_ml.artifacts import SETTINGS_FILE, load_thresholds
 from cockatoo_ml.errors import CockatooError, ModelLoadError
+from cockatoo_ml.inference.parity import choose_precision
 from cockatoo_ml.inference.runtime import BUCKETED_BF16, INT8, Precision, load_in_precision, precision_of
 from cockatoo_ml.modeling import MeanPoolingClassifier
 from cockatoo_ml.registry.serving import BUCKET_TOKENS, MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
@@ -271,8 +272,6 @@ class TextClassifier:
             precision=asked.get(dtype, Precision(precision_of(model), f"dtype {dtype} asked for")),
         )
         if dtype == "auto":
-            from cockatoo_ml.inference.parity import choose_precision  # it scores with a TextClassifier
-
             classifier.precision = choose_precision(classifier, model_dir)
         return classifier
 

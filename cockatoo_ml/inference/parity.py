@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,8 +25,19 @@ from sklearn.metrics import average_precision_score
 from cockatoo_ml.artifacts import PARITY_FILE
 from cockatoo_ml.inference.runtime import BUCKETED_BF16, FLOAT32, Precision, native_bf16
 
-if TYPE_CHECKING:
-    from cockatoo_ml.inference.classifier import TextClassifier
+
+class Classifier(Protocol):
+    """What the check needs of a ``TextClassifier`` (which imports this module)."""
+
+    precision: Precision
+    labels: tuple[str, ...]
+    thresholds: dict[str, float]
+    window: int
+    stride: int
+    device: torch.device
+
+    def score(self, texts: Sequence[str]) -> Sequence[Any]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +160,18 @@ def choose_sample(truth: np.ndarray, mask: np.ndarray, size: int = SAMPLE_TEXTS,
 
 
 def write_parity_sample(
-    model_dir: Path, texts: list[str], truth: np.ndarray, mask: np.ndarray, size: int = SAMPLE_TEXTS
+    classifier: Classifier,
+    model_dir: Path,
+    texts: Sequence[str],
+    truth: np.ndarray,
+    mask: np.ndarray,
+    size: int = SAMPLE_TEXTS,
 ) -> ParityResult | None:
-    """Pick the parity sample from ``texts`` (validation), score it in float32 with the model in ``model_dir`` and
-    write ``parity.json`` there; then check the fast path on this machine and log the outcome (None: this machine
-    has no native bfloat16, nothing checked)."""
-    from cockatoo_ml.inference.classifier import TextClassifier
-
+    """Pick the parity sample from ``texts`` (validation), score it in float32 with ``classifier`` (the model in
+    ``model_dir``, loaded in float32) and write ``parity.json`` there; then check the fast path on this machine and
+    log the outcome (None: this machine has no native bfloat16, nothing checked)."""
     truth, mask = np.asarray(truth, dtype=np.float64), np.asarray(mask, dtype=np.float64)
     rows = choose_sample(truth, mask, size)
-    classifier = TextClassifier.load(model_dir, dtype="float32")
     sample = ParitySample(
         labels=classifier.labels,
         texts=[texts[row][:SAMPLE_CHARS] for row in rows],
@@ -180,7 +194,7 @@ def write_parity_sample(
     return result
 
 
-def check(classifier: TextClassifier, sample: ParitySample) -> ParityResult:
+def check(classifier: Classifier, sample: ParitySample) -> ParityResult:
     """The fast path against float32 on ``sample``; ``classifier`` is left in the precision it had."""
     before = classifier.precision
     try:
@@ -202,7 +216,7 @@ def check(classifier: TextClassifier, sample: ParitySample) -> ParityResult:
     return compare(fast, reference, sample.truth, sample.mask, thresholds)
 
 
-def choose_precision(classifier: TextClassifier, model_dir: Path) -> Precision:
+def choose_precision(classifier: Classifier, model_dir: Path) -> Precision:
     """``dtype=auto``: the bucketed bfloat16 path where the hardware computes bfloat16 and the model directory's
     parity sample passes the check on it, else float32; either way the reason, also logged."""
     native, why = native_bf16(classifier.device)
@@ -231,8 +245,6 @@ def choose_precision(classifier: TextClassifier, model_dir: Path) -> Precision:
     return Precision(BUCKETED_BF16, reason)
 
 
-def _scores(classifier: TextClassifier, texts: list[str]) -> np.ndarray:
-    with torch.inference_mode():
-        return np.asarray([score.scores for score in classifier.score(texts)], dtype=np.float64).reshape(
-            len(texts), len(classifier.labels)
-        )
+def _scores(classifier: Classifier, texts: Sequence[str]) -> np.ndarray:
+    scores = [score.scores for score in classifier.score(texts)]
+    return np.asarray(scores, dtype=np.float64).reshape(len(texts), len(classifier.labels))

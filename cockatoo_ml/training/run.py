@@ -46,6 +46,7 @@ from cockatoo_ml.artifacts import (
 from cockatoo_ml.cli import report_settings, settings_to_dict
 from cockatoo_ml.data.contract import SourceCredit, load_processed, load_source_credits, warn_non_commercial
 from cockatoo_ml.errors import ConfigError, DataError, ModelLoadError
+from cockatoo_ml.inference.classifier import TextClassifier
 from cockatoo_ml.inference.parity import write_parity_sample
 from cockatoo_ml.metrics.multilabel import multilabel_metrics, sigmoid
 from cockatoo_ml.metrics.thresholds import tune_thresholds
@@ -496,7 +497,9 @@ def _write_model_dir(
 def _write_parity(model_dir: Path, validation: Dataset) -> None:
     """The parity sample the server checks its fast path with (inference/parity.py)."""
     columns = validation.select_columns(["text", "labels", "label_mask"]).to_dict()
-    write_parity_sample(model_dir, columns["text"], np.asarray(columns["labels"]), np.asarray(columns["label_mask"]))
+    classifier = TextClassifier.load(model_dir, dtype="float32")
+    truth, mask = np.asarray(columns["labels"]), np.asarray(columns["label_mask"])
+    write_parity_sample(classifier, model_dir, columns["text"], truth, mask)
 
 
 def write_parity_only(settings: TrainSettings) -> Path:

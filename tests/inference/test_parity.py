@@ -48,7 +48,7 @@ def with_sample(minilm_model_dir: Path, labels: tuple[str, ...], tmp_path_factor
     shutil.copytree(minilm_model_dir, model_dir)
     with pytest.MonkeyPatch.context() as patch:
         _native(patch, True)
-        result = write_parity_sample(model_dir, *_validation(labels))
+        result = write_parity_sample(TextClassifier.load(model_dir, dtype="float32"), model_dir, *_validation(labels))
     assert result is not None and result.passed, result  # checked when the directory is built
     return model_dir
 
