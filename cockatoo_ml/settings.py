@@ -59,6 +59,7 @@ class Spec:
     lt: float | None = None
     convert: Callable[[str], Any] | None = None  # a string from the environment/recipe -> the field's value
     argparse: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # extra add_argument keywords
+    positional: bool = False  # given without a flag (``score.py FILE...``); a list takes one or more
 
     def field(self) -> Any:
         metadata = {"help": self.help, SPEC_KEY: self, **self.argparse}
@@ -83,10 +84,13 @@ def setting(
     le: float | None = None,
     lt: float | None = None,
     convert: Callable[[str], Any] | None = None,
+    positional: bool = False,
     **argparse_kwargs: Any,
 ) -> Any:
     """A settings-dataclass field: ``epochs: float = setting(3.0, env="COCKATOO_EPOCHS", help="...", gt=0)``."""
-    return Spec(help, default, default_factory, env, flag, secret, ge, gt, le, lt, convert, argparse_kwargs).field()
+    return Spec(
+        help, default, default_factory, env, flag, secret, ge, gt, le, lt, convert, argparse_kwargs, positional
+    ).field()
 
 
 def spec_of(field: dataclasses.Field[Any]) -> Spec:
@@ -102,6 +106,11 @@ def fields_of(cls: type) -> list[tuple[dataclasses.Field[Any], Spec]]:
 
 def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
+
+
+def argument_name(field: dataclasses.Field[Any], spec: Spec) -> str:
+    """How the command line names a setting: its flag, or its placeholder when it is positional."""
+    return field.name.upper() if spec.positional else flag_name(field.name)
 
 
 def env_name(cls: type, field_name: str) -> str:
@@ -169,7 +178,8 @@ def parse_args(cls: type[T], argv: Sequence[str] | None = None, *, description: 
             continue
         given = getattr(namespace, field.name)
         if field.name not in values or given != values[field.name].value:  # only a flag changes a default
-            values[field.name] = _checked(cls, field.name, _Value(given, flag_name(field.name), "see --help", given))
+            where = argument_name(field, spec)
+            values[field.name] = _checked(cls, field.name, _Value(given, where, "see --help", given))
     if recipe is not None:
         values[RECIPE_FIELD] = _Value(recipe, flag_name(RECIPE_FIELD), "see --help")
     return _build(cls, values)
@@ -337,6 +347,13 @@ def argument_parser(cls: type, description: str | None = None) -> argparse.Argum
             spec = spec_of(field)
             if not spec.flag or spec.secret:
                 return
+            if spec.positional:
+                # HfArgumentParser has resolved the field's type by now.
+                many = typing.get_origin(_without_none(field.type)) in (list, tuple)
+                parser.add_argument(
+                    field.name, nargs="+" if many else None, metavar=argument_name(field, spec), help=spec.help
+                )
+                return
             plain = copy.copy(field)  # the same field for HfArgumentParser, minus our declaration
             metadata = {k: v for k, v in field.metadata.items() if k != SPEC_KEY}
             if spec.env:
@@ -429,7 +446,7 @@ def markdown(stages: Sequence[Stage]) -> str:
         out += ["| environment | flag | type | default | help |", "|---|---|---|---|---|"]
         for field, spec, cls in _stage_fields(stage):
             env = f"`{spec.env}`" if spec.env else ""
-            flag = f"`{flag_name(field.name)}`" if spec.flag and not spec.secret else ""
+            flag = f"`{argument_name(field, spec)}`" if spec.flag and not spec.secret else ""
             default = _shown_default(spec)
             text = spec.help.replace("|", "\\|").replace("<", "\\<")  # not a table cell end, not an HTML tag
             out.append(f"| {env} | {flag} | {type_name(_hints(cls)[field.name])} | {default} | {text} |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cockatoo_ml.registry.bulk import ScoreSettings
 from cockatoo_ml.registry.data import DownloadSettings, PrepareSettings
 from cockatoo_ml.registry.distillation import DistillSettings
 from cockatoo_ml.registry.evaluation import EvaluateSettings
@@ -31,6 +32,13 @@ STAGES: tuple[Stage, ...] = (
         (ServingSettings,),
         note="Read once at start-up, from the environment and `.env` only. `start_api.sh [HOST] [PORT] [WORKERS]` "
         "(defaults `0.0.0.0 8000 1`) sets `COCKATOO_WORKERS` and prints the model directory the app will load.",
+    ),
+    Stage(
+        "score",
+        "Bulk scoring: score.py",
+        (ScoreSettings,),
+        note="How the model scores (precision, windows, the cascade, `COCKATOO_MAX_TEXT_TOKENS`, threads) comes from "
+        "the server's variables above, so that score.py and the server answer alike.",
     ),
     Stage(
         "shell",
