@@ -6,8 +6,8 @@ python score.py --model constellation_one_text s3://bucket/chats/*.jsonl --id-co
 
 import sys
 
-from cockatoo_ml.cli import run_main
 from cockatoo_ml.bulk.run import main
+from cockatoo_ml.cli import run_main
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

@@ -30,7 +30,14 @@ from cockatoo_ml.inference.texts import text_problem
 log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "jsonl", "csv", "text")
-SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "text"}
+SUFFIXES = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".txt": "text",
+}
 # The compressions fsspec's ``compression="infer"`` undoes for the formats read as a stream (Parquet is not).
 COMPRESSED = (".gz", ".bz2", ".xz", ".lzma", ".zst")
 CSV_BLOCK_BYTES = 1 << 20  # pyarrow's CSV reader parses this much at a time: memory stays bounded
@@ -215,7 +222,7 @@ def read_batches(
                     row, index = row + batch_rows, index + 1
                     rest = rows.take(batch_rows, len(rows))
                     pending, pending_rows = ([rest] if len(rest) else []), len(rest)
-    except (OSError, ValueError, pa.ArrowException, DataError) as exc:
+    except (OSError, EOFError, ValueError, pa.ArrowException, DataError) as exc:  # EOFError: a truncated .gz
         problem = FileProblem(file.url, row + pending_rows, _one_line(exc))
         log.warning("%s", problem.describe())
         if problems is not None:
@@ -229,12 +236,18 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def problem_of(value: object) -> str | None:
+    """Why ``value`` cannot be scored (the server's words), or None."""
+    problem = text_problem(value)
+    return None if problem is None else problem.message
+
+
 def checked(values: Iterable[Any]) -> tuple[list[str | None], list[str | None]]:
     """Each value as a text to score, or None and the reason it cannot be scored."""
     texts: list[str | None] = []
     problems: list[str | None] = []
     for value in values:
-        problem = text_problem(value)
+        problem = problem_of(value)
         texts.append(value if problem is None else None)
         problems.append(problem)
     return texts, problems
@@ -244,9 +257,7 @@ def _missing(columns: Columns, names: Sequence[str]) -> None:
     absent = [name for name in columns.wanted() if name not in names]
     if absent:
         flags = {columns.text: "--text-column", columns.id: "--id-column"}
-        raise DataError(
-            f"no column {absent[0]!r} ({flags[absent[0]]}); its columns are {', '.join(map(str, names))}"
-        )
+        raise DataError(f"no column {absent[0]!r} ({flags[absent[0]]}); its columns are {', '.join(map(str, names))}")
 
 
 def _parquet_rows(stream: IO[bytes], columns: Columns, batch_rows: int) -> Iterator[Rows]:
@@ -279,7 +290,7 @@ def _csv_rows(stream: IO[bytes], columns: Columns, batch_rows: int) -> Iterator[
     for record_batch in reader:
         decoded = [_decode(raw) for raw in record_batch.column(columns.text).to_pylist()]
         texts, problems = checked(text for text, _ in decoded)
-        problems = [problem or why for problem, (_, why) in zip(problems, decoded, strict=True)]
+        problems = [why or problem for problem, (_, why) in zip(problems, decoded, strict=True)]
         ids = None
         if columns.id is not None:
             ids = pa.array([_decode(raw)[0] for raw in record_batch.column(columns.id).to_pylist()], pa.string())
@@ -308,7 +319,7 @@ def _text_rows(stream: IO[bytes], columns: Columns, batch_rows: int) -> Iterator
     problems: list[str | None] = []
     for line in _lines(stream):
         text, why = _decode(line)
-        problem = why or text_problem(text)
+        problem = why or problem_of(text)
         texts.append(text if problem is None else None)
         problems.append(problem)
         if len(texts) == batch_rows:
@@ -351,7 +362,7 @@ class _JsonRows:
                 ident = record.get(self.columns.id) if self.columns.id else None
             else:
                 value = record[self.columns.text]
-                problem = text_problem(value)
+                problem = problem_of(value)
                 ident = record.get(self.columns.id) if self.columns.id else None
         self.texts.append(value if problem is None else None)
         self.problems.append(problem)

@@ -62,7 +62,9 @@ def batch_datasource(files: Sequence[InputFile], columns: Columns, batch_rows: i
         def estimate_inmemory_data_size(self) -> int | None:
             return None
 
-        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None) -> list[Any]:
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+        ) -> list[Any]:
             # One task per file: a file's batches are numbered in reading order.
             return [
                 ReadTask(

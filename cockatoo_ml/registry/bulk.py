@@ -74,6 +74,8 @@ class ScoreSettings:
 
     def __post_init__(self) -> None:
         if self.engine != "ray":
-            given = [flag for flag, value in (("--replicas", self.replicas), ("--ray-address", self.ray_address)) if value]
+            given = [
+                flag for flag, value in (("--replicas", self.replicas), ("--ray-address", self.ray_address)) if value
+            ]
             if given:
                 raise ConfigError(f"{given[0]} goes with --engine ray")

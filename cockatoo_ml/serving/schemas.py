@@ -6,11 +6,12 @@ Shapes follow the seed project's API so existing clients keep working; ``windows
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
+
+from cockatoo_ml.inference.texts import TEXT_RULES, VISIBLE_CHARACTER, text_problem
 
 Probability = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
 
@@ -34,57 +35,12 @@ THRESHOLD_HELP = (
 )
 
 
-# Whitespace, control (Cc) and format (Cf) characters: NUL, zero-width spaces, direction marks... A text made only
-# of them says nothing to the model, so it is refused like a blank one. As code point ranges (Python's Unicode
-# tables; tests/serving/test_schemas.py recomputes them from unicodedata), so that one regex is both what the
-# validator runs and the OpenAPI schema's `pattern`: a client's schema validator refuses what the server refuses.
-INVISIBLE_RANGES = (
-    (0x0000, 0x0020), (0x007F, 0x00A0), (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
-    (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x1680, 0x1680), (0x180E, 0x180E), (0x2000, 0x200F),
-    (0x2028, 0x202F), (0x205F, 0x2064), (0x2066, 0x206F), (0x3000, 0x3000), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
-    (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
-    (0xE0001, 0xE0001), (0xE0020, 0xE007F),
-)  # fmt: skip
-
-
-def _class_member(code_point: int) -> str:
-    # \uXXXX reads the same in Python's re and ECMA-262; characters beyond the BMP stay literal (ECMA's u mode).
-    return f"\\u{code_point:04X}" if code_point <= 0xFFFF else chr(code_point)
-
-
-VISIBLE_CHARACTER = (
-    "[^" + "".join(_class_member(a) + (f"-{_class_member(b)}" if b > a else "") for a, b in INVISIBLE_RANGES) + "]"
-)
-_visible = re.compile(VISIBLE_CHARACTER)
-
-
-def _has_visible(text: str) -> bool:
-    """Whether ``text`` has a character other than whitespace, Cc and Cf (one C-speed regex scan, so a megabyte
-    of zero-width spaces costs milliseconds)."""
-    return _visible.search(text) is not None
-
-
-TEXT_RULES = (
-    "Must be valid Unicode (no lone surrogates such as \\ud800: the tokenizer cannot encode them) and contain "
-    "at least one character that is not whitespace, a control (Cc) or a format (Cf) character."
-)
-
-
 def _require_content(text: str) -> str:
     """Runs at validation time (C-speed string operations), so a text that cannot be scored never reaches the
     micro-batch where it would fail its batch-mates."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded
-        raise PydanticCustomError(
-            "unencodable_text",
-            "text is not valid Unicode: lone surrogate {char} at position {position}; send UTF-8 text",
-            {"char": f"U+{ord(text[exc.start]):04X}", "position": exc.start},
-        ) from None
-    if not _has_visible(text):
-        raise PydanticCustomError(
-            "blank_text", "text must not be empty or only whitespace, control or format characters"
-        )
+    problem = text_problem(text)
+    if problem is not None:
+        raise PydanticCustomError(problem.kind, problem.template, problem.context)
     return text
 
 
