@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 ROW_SCHEMA = pa.schema([("part", pa.string()), ("batch", pa.binary()), ("problem", pa.binary())])
 RESULT_SCHEMA = pa.schema([("part", pa.string()), ("summary", pa.string()), ("problem", pa.binary())])
-# Reading a file is light next to scoring it: read tasks reserve a sliver of a CPU, so that replicas holding every
-# CPU of a small machine never leave the reads unscheduled.
-READ_TASK_CPUS = 0.1
+# Reading a file is light next to scoring it, and read tasks that reserved a CPU could never start once the replicas
+# hold every CPU (a fixed pool on a small machine waited forever): reads reserve none.
+READ_TASK_CPUS = 0
 
 
 def _file_rows(file: InputFile, columns: Columns, batch_rows: int, done: frozenset[str]) -> Iterator[pa.Table]:
