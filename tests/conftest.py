@@ -55,6 +55,11 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 
+# The hand-made student of ``cascade_dir`` scores SURE ~0.001 on every label (inside its bands) and UNSURE ~0.5
+# (outside them).
+SURE = "sunshine over the quiet harbour"
+UNSURE = "storm warning for the coast"
+
 # Licence and citation of make_rows' two sources, as prepare_data.py records them (fixture_0 is non-commercial).
 FIXTURE_CREDITS = {
     "fixture_0": ("CC-BY-NC-4.0 (non-commercial)", "Zero, Z. (2024). The fixture_0 texts."),
@@ -231,3 +236,40 @@ def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str,
     save_thresholds(out, dict.fromkeys(labels, 0.5))
     (out / SETTINGS_FILE).write_text('{"max_length": 128}')
     return out
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No COCKATOO_* variable set: the registry defaults show through."""
+    for name in list(os.environ):
+        if name.startswith("COCKATOO_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def cascade_dir(tiny_model_dir: Path, tiny_classifier, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The tiny model with a hand-made student: bands 0.05 / 0.95 on every label."""
+    import shutil
+
+    import numpy as np
+
+    from cockatoo_ml.distillation.run import write_student_dir
+    from cockatoo_ml.inference.bands import Band
+    from cockatoo_ml.inference.students import Student, TfidfFeatures
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    texts = [f"{SURE} {i}" for i in range(20)] + [f"{UNSURE} {i}" for i in range(20)]
+    teacher = np.array([[0.001] * 4] * 20 + [[0.5] * 4] * 20)
+    labels = tiny_classifier.labels
+    student = Student.fit(TfidfFeatures.fit(texts), texts, teacher, labels, alpha=0.01)
+    band = Band(low=0.05, high=0.95, agreement_low=0.998, agreement_high=0.996, share_low=0.6, share_high=0.1)
+    report = {
+        "student": "tfidf", "unit": "window", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
+        "bands": {label: band.to_dict() for label in labels},
+        "held_out": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
+        "fit": {"texts": 100, "answered_share": 0.8, "answered_agreement": 1.0, "decision_agreement": 1.0},
+    }
+    write_student_dir(model_dir, student, report, texts)
+    return model_dir

@@ -58,7 +58,7 @@ from cockatoo_ml.logging import configure_logging, escape_for_log
 from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving import protocol
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
-from cockatoo_ml.serving.budget import OverBudgetError, TokenBudget
+from cockatoo_ml.inference.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import TieredScorer
 from cockatoo_ml.serving.moderations import CategoryMap, UnknownModelError
 from cockatoo_ml.serving.schemas import (

@@ -484,7 +484,7 @@ async def test_a_huge_invalid_batch_gets_a_small_422(make_client) -> None:
 
 
 async def test_tokens_are_counted_off_the_event_loop_and_over_budget_is_413(make_client, monkeypatch) -> None:
-    from cockatoo_ml.serving.budget import TokenBudget
+    from cockatoo_ml.inference.budget import TokenBudget
 
     threads: list[str] = []
     count = TokenBudget.count

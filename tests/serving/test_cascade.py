@@ -4,7 +4,6 @@ transformer (spied on) the rest; tiers in results and metrics; COCKATOO_CASCADE=
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,15 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from quart.typing import TestClientProtocol as QuartClient
 
-from cockatoo_ml.inference.bands import Band
-from cockatoo_ml.distillation.run import write_student_dir
-from cockatoo_ml.inference.students import Student, TfidfFeatures
+from cockatoo_ml.inference.students import Student
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app, create_app_from_env
 from cockatoo_ml.inference.classifier import ReadyCallback, ScoreItem, TextClassifier, TextScore
+from tests.conftest import SURE, UNSURE
 
-SURE = "sunshine over the quiet harbour"  # the hand-made student scores it ~0.001 on every label: inside the bands
-UNSURE = "storm warning for the coast"  # ~0.5 on every label: outside the bands
 LONG_SURE = " ".join([SURE] * 30)  # past the tiny model's 64-token window; every window as sure to the student
 LONG_MIXED = f"{LONG_SURE} {' '.join([UNSURE] * 15)}"  # sure windows, then an unsure passage at the end
 
@@ -42,36 +38,6 @@ class SpyClassifier(TextClassifier):
             self.seen.extend(texts)
             self.calls.append(list(texts))
         return super().score(texts, ready)
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("COCKATOO_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-@pytest.fixture
-def cascade_dir(tiny_model_dir: Path, tiny_classifier: TextClassifier, tmp_path: Path) -> Path:
-    """The tiny model with a hand-made student: bands 0.05 / 0.95 on every label."""
-    model_dir = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    texts = [f"{SURE} {i}" for i in range(20)] + [f"{UNSURE} {i}" for i in range(20)]
-    teacher = np.array([[0.001] * 4] * 20 + [[0.5] * 4] * 20)
-    labels = tiny_classifier.labels
-    student = Student.fit(TfidfFeatures.fit(texts), texts, teacher, labels, alpha=0.01)
-    band = Band(low=0.05, high=0.95, agreement_low=0.998, agreement_high=0.996, share_low=0.6, share_high=0.1)
-    report = {
-        "student": "tfidf", "unit": "window", "labels": list(labels), "thresholds": tiny_classifier.thresholds,
-        "bands": {label: band.to_dict() for label in labels},
-        "held_out": {"texts": 100, "answered_share": 0.7, "answered_agreement": 0.996, "decision_agreement": 0.997},
-        "fit": {"texts": 100, "answered_share": 0.8, "answered_agreement": 1.0, "decision_agreement": 1.0},
-    }
-    write_student_dir(model_dir, student, report, texts)
-    return model_dir
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 Texts and bytes say little about work: a megabyte of ``"a "`` is half a million tokens (minutes of model time).
 ``TokenBudget.count`` counts a request's tokens before anything is queued and refuses, with a 413 naming the
 setting, a text over ``COCKATOO_MAX_TEXT_TOKENS`` or a request over ``COCKATOO_MAX_REQUEST_TOKENS``: one policy,
-nothing is cut. Counting is bounded too: a text or request of more than ``MAX_CHARS_PER_TOKEN`` characters per
+nothing is cut (bulk scoring holds each row to the same per-text limit and writes the refusal into the row). Counting is bounded too: a text or request of more than ``MAX_CHARS_PER_TOKEN`` characters per
 allowed token is over budget without tokenizing it (real text has 3-6; only long unspaced junk has more, and
 tokenizing a megabyte of it took 0.7 CPU-seconds), a long text is first counted on a prefix (a prefix cannot have
-more tokens than the whole text), and counting stops at the first text over budget. It runs on a worker thread,
-never on the event loop.
+more tokens than the whole text), and counting stops at the first text over budget. In the server it runs on a
+worker thread, never on the event loop.
 """
 
 from __future__ import annotations

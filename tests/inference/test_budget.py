@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cockatoo_ml.serving.budget import MAX_CHARS_PER_TOKEN, OverBudgetError, TokenBudget
+from cockatoo_ml.inference.budget import MAX_CHARS_PER_TOKEN, OverBudgetError, TokenBudget
 from cockatoo_ml.inference.classifier import TextClassifier
 
 
