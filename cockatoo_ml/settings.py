@@ -172,7 +172,10 @@ def parse_args(cls: type[T], argv: Sequence[str] | None = None, *, description: 
     values = _layers(cls, recipe)
     parser = argument_parser(cls, description)
     parser.set_defaults(**{name: v.value for name, v in values.items()})
-    namespace = parser.parse_args(args)
+    if any(spec.positional for _, spec in fields_of(cls)):  # ``score.py a.parquet --model m b.parquet``
+        namespace = parser.parse_intermixed_args(args)
+    else:
+        namespace = parser.parse_args(args)
     for field, spec in fields_of(cls):
         if not spec.flag or spec.secret:
             continue

@@ -113,6 +113,16 @@ def test_every_flag_is_declared_once_per_script() -> None:
             assert len(flags) == len(set(flags)), cls
 
 
+def test_a_positional_setting_takes_its_values_without_a_flag(clean_env: pytest.MonkeyPatch) -> None:
+    from cockatoo_ml.registry.bulk import ScoreSettings
+
+    settings = parse_args(ScoreSettings, ["a.parquet", "--model", "m", "b/*.jsonl", "--output", "o"])
+    assert settings.inputs == ["a.parquet", "b/*.jsonl"] and settings.model == Path("m")
+    assert "INPUTS" in argument_parser(ScoreSettings).format_help()
+    with pytest.raises(ConfigError, match="INPUTS"):
+        parse_args(ScoreSettings, ["--model", "m", "--output", "o"])
+
+
 # --- (c) nothing else reads the environment ------------------------------------------------------------------------
 
 FORBIDDEN = {"environ", "getenv", "putenv", "unsetenv", "load_dotenv", "dotenv_values", "find_dotenv"}

@@ -199,7 +199,7 @@ def check_columns(files: Sequence[InputFile], columns: Columns) -> None:
 def open_input(file: InputFile) -> IO[bytes]:
     """The file's bytes; text formats decompressed on the fly."""
     compression = None if file.format == "parquet" else "infer"
-    return fsspec.open(file.url, "rb", compression=compression).open()  # type: ignore[no-any-return]
+    return fsspec.open(file.url, "rb", compression=compression).open()
 
 
 def read_batches(

@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from cockatoo_ml.bulk.inputs import Columns, FileProblem, InputFile, read_batches
 from cockatoo_ml.bulk.outputs import PartStore, PartSummary
-from cockatoo_ml.bulk.scorer import BatchScorer
 from cockatoo_ml.registry import bulk as defaults
 from cockatoo_ml.registry.bulk import ScoreSettings
 from cockatoo_ml.registry.serving import ServingSettings
@@ -58,7 +57,7 @@ def batch_datasource(files: Sequence[InputFile], columns: Columns, batch_rows: i
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    class BatchDatasource(Datasource):  # type: ignore[misc]
+    class BatchDatasource(Datasource):
         def estimate_inmemory_data_size(self) -> int | None:
             return None
 
@@ -69,7 +68,7 @@ def batch_datasource(files: Sequence[InputFile], columns: Columns, batch_rows: i
             return [
                 ReadTask(
                     functools.partial(_file_rows, file, columns, batch_rows, done),
-                    BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=[file.url]),
+                    BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=(file.url,)),
                 )
                 for file in files
             ]
@@ -85,6 +84,9 @@ class PartWriter:
             # This actor's share of the machine is the CPUs it reserved, not every core the node has.
             machine = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             serving = replace(serving, worker_processes=max(1, round(machine / max(1.0, cpus))))
+        # Imported here: the read tasks unpickle this module too, and need neither torch nor transformers.
+        from cockatoo_ml.bulk.scorer import BatchScorer
+
         self.scorer = BatchScorer(serving, columns)
         self.store = PartStore(output)
 

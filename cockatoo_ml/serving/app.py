@@ -42,6 +42,7 @@ from werkzeug.exceptions import (
 
 from cockatoo_ml import __version__
 from cockatoo_ml.errors import CockatooError
+from cockatoo_ml.inference.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.inference.cascade import Cascade, Tier, load_cascade
 from cockatoo_ml.inference.classifier import (
     ReadyCallback,
@@ -58,7 +59,6 @@ from cockatoo_ml.logging import configure_logging, escape_for_log
 from cockatoo_ml.registry.serving import ServingSettings, serving_settings_from_env
 from cockatoo_ml.serving import protocol
 from cockatoo_ml.serving.batcher import MicroBatcher, QueueFullError
-from cockatoo_ml.inference.budget import OverBudgetError, TokenBudget
 from cockatoo_ml.serving.cascade import TieredScorer
 from cockatoo_ml.serving.moderations import CategoryMap, UnknownModelError
 from cockatoo_ml.serving.schemas import (
