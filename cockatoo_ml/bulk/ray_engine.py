@@ -31,6 +31,7 @@ from cockatoo_ml.bulk.outputs import PartStore, PartSummary
 from cockatoo_ml.registry import bulk as defaults
 from cockatoo_ml.registry.bulk import ScoreSettings
 from cockatoo_ml.registry.serving import ServingSettings
+from cockatoo_ml.settings import set_default_environ
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,10 @@ def run_ray(
 
     started = not ray.is_initialized()
     if started:
+        if settings.ray_address is None:
+            # Ray runs its workers at niceness 15 as background work; here they are the job. On a busy machine they
+            # starved: replicas took over 5 minutes to load the tiny model that the local engine loaded in 25 s.
+            set_default_environ(RAY_worker_niceness="0")
         # The driver's package travels to the workers (a cluster need only have the dependencies installed).
         ray.init(
             address=settings.ray_address,
