@@ -20,12 +20,14 @@ SCRIPTS = {
     "train_text.py": [sys.executable, "train_text.py"],
     "evaluate.py": [sys.executable, "evaluate.py"],
     "distill.py": [sys.executable, "distill.py"],
+    "score.py": [sys.executable, "score.py"],
     "test_gpu.py": [sys.executable, "test_gpu.py"],
     "bench_serve.py": [sys.executable, "benchmarks/bench_serve.py"],
     "bench_precision.py": [sys.executable, "benchmarks/bench_precision.py"],
     "bench_train.py": [sys.executable, "benchmarks/bench_train.py"],
     "bench_hf_parity.py": [sys.executable, "benchmarks/bench_hf_parity.py"],
     "bench_openai.py": [sys.executable, "benchmarks/bench_openai.py"],
+    "bench_score.py": [sys.executable, "benchmarks/bench_score.py"],
     "quickstart.sh": ["bash", "quickstart.sh"],
 }
 _SCRIPT = re.compile(r"(?:^|[\s/])(" + "|".join(re.escape(name) for name in SCRIPTS) + r")\b(.*)")

@@ -23,6 +23,7 @@ from cockatoo_ml.inference.cascade import Tier
 from cockatoo_ml.inference.classifier import TextScore
 from cockatoo_ml.inference.decisions import decide
 from cockatoo_ml.inference.loading import check_model_dir, load_scorer
+from cockatoo_ml.inference.runtime import HeapTrimmer
 from cockatoo_ml.registry.serving import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class BatchScorer:
         self.columns = columns
         # The server's limit on one text; a request's total does not apply to rows scored one batch at a time.
         self.budget = TokenBudget(self.classifier.tokenizer, settings.max_text_tokens, settings.max_text_tokens)
+        # Batches of every length allocate and free activations of every size: hand the freed heap back after
+        # each, as the server does, so that memory stays flat over millions of rows.
+        self.trim_heap = HeapTrimmer()
         check_output_columns(self.labels, columns)
 
     def score_texts(self, texts: Sequence[str]) -> list[Scored]:
@@ -79,6 +83,7 @@ class BatchScorer:
         scored: list[Scored | None] = [None] * len(rows)
         for index, result in zip(todo, self.score_texts([rows.texts[i] or "" for i in todo]), strict=True):
             scored[index] = result
+        self.trim_heap()
         return self.table(batch, scored, errors)
 
     def table(
