@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,10 @@ def run_server(model: str, source: Path, workdir: Path) -> dict[str, float]:
             "steady_texts_per_s": len(texts) / elapsed}  # fmt: skip
 
 
+def median_of(measured: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(m[key] for m in measured) for key in measured[0]}
+
+
 def inherited_settings() -> dict[str, str]:
     """The COCKATOO_* settings of this environment, which server_environment would drop: the server scores as
     score.py does."""
@@ -108,23 +113,27 @@ def main() -> int:
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="Texts, one per line, repeated as needed.")
     parser.add_argument("--batch-size", type=int, default=None, help="score.py --batch-size (default: its own).")
     parser.add_argument("--replicas", type=int, default=0, help="score.py --replicas for Ray (0: its default).")
+    parser.add_argument("--rounds", type=int, default=1, help="Rounds of the engines, alternating; medians kept.")
     args = parser.parse_args()
     engines = [name.strip() for name in args.engines.split(",") if name.strip()]
     rss_rows = [int(n) for n in args.rss_rows.split(",") if n.strip()]
     extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
-    results: dict[str, dict[str, float]] = {}
+    rounds: dict[str, list[dict[str, float]]] = {engine: [] for engine in engines}
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs; model {args.model}; {args.rows:,} texts")
     with tempfile.TemporaryDirectory(prefix="bench_score_") as tmp:
         workdir = Path(tmp)
         source = make_input(args.texts, args.rows, workdir)
-        for engine in engines:
-            if engine == "server":
-                results[engine] = run_server(args.model, source, workdir)
-            else:
-                more = extra + (["--replicas", str(args.replicas)] if engine == "ray" and args.replicas else [])
-                results[engine] = run_score(args.model, source, workdir / f"out-{engine}", engine, more)
-            shown = {key: round(value, 1) for key, value in results[engine].items()}
-            print(f"{engine:>6}: {json.dumps(shown)}", flush=True)
+        for round_ in range(args.rounds):  # alternating, so that the machine's load drifts across all engines
+            for engine in engines:
+                if engine == "server":
+                    measured = run_server(args.model, source, workdir)
+                else:
+                    more = extra + (["--replicas", str(args.replicas)] if engine == "ray" and args.replicas else [])
+                    measured = run_score(args.model, source, workdir / f"out-{engine}-{round_}", engine, more)
+                rounds[engine].append(measured)
+                shown = {key: round(value, 1) for key, value in measured.items()}
+                print(f"round {round_ + 1}, {engine:>6}: {json.dumps(shown)}", flush=True)
+        results = {engine: median_of(measured) for engine, measured in rounds.items()}
         memory: dict[int, float] = {}
         for rows in rss_rows:
             big = source if rows == args.rows else make_input(args.texts, rows, workdir)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # What the model directory holds that decides its answers: a rerun against a changed model must not resume.
 MODEL_FILES = ("config.json", "thresholds.json", "student/cascade.json")
 # Scoring settings that change answers (the rest only change speed).
-SCORING_SETTINGS = ("dtype", "cascade", "max_window_tokens", "window_overlap", "max_text_tokens")
+SCORING_SETTINGS = ("dtype", "bucket_tokens", "cascade", "max_window_tokens", "window_overlap", "max_text_tokens")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
