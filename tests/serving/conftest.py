@@ -58,6 +58,35 @@ def make_client(
 
 
 @pytest.fixture
+def full_queue(make_client, tiny_classifier: TextClassifier):  # type: ignore[no-untyped-def]
+    """``async with full_queue((path, body), (path, body)) as client``: one model thread held busy by the first
+    request and the queue (2 texts, Retry-After: 3) filled by the second, so the next request gets a 429. On
+    leaving, the model is let go and both must be answered 200."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def open_full(first: tuple[str, dict], second: tuple[str, dict]):  # type: ignore[no-untyped-def]
+        gated = GatedClassifier(tiny_classifier)
+        async with make_client(
+            classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3,
+            model_threads=1,  # one model thread, held busy by the first request
+        ) as client:
+            held = asyncio.create_task(client.post(first[0], json=first[1]))
+            await asyncio.to_thread(gated.entered.wait, 10)  # the model is busy with it
+            queued = asyncio.create_task(client.post(second[0], json=second[1]))
+            for _ in range(100):  # until the second is queued
+                await asyncio.sleep(0.01)
+                if client.app.extensions["cockatoo"]["batcher"].waiting_texts == 2:
+                    break
+            yield client
+            gated.gate.set()
+            assert (await held).status_code == 200 and (await queued).status_code == 200
+
+    return open_full
+
+
+@pytest.fixture
 async def client(make_client) -> AsyncIterator[TestClientProtocol]:  # type: ignore[no-untyped-def]
     async with make_client() as test_client:
         yield test_client

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cockatoo_ml.inference.classifier import TextClassifier
 from cockatoo_ml.serving.schemas import VISIBLE_CHARACTER, BatchRequest
-from tests.serving.conftest import GatedClassifier
 
 SEED_KEYS = {"text", "predictions", "positive_labels", "top_label", "max_score", "error"}
 
@@ -229,27 +228,14 @@ async def test_api_key(make_client) -> None:
         assert ok.status_code == 200
 
 
-async def test_full_queue_answers_429_with_retry_after(make_client, tiny_classifier) -> None:
-    gated = GatedClassifier(tiny_classifier)
-    async with make_client(
-        classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3,
-        model_threads=1,  # one model thread, held busy by "first"
-    ) as client:
-        first = asyncio.create_task(client.post("/predict", json={"text": "first"}))
-        await asyncio.to_thread(gated.entered.wait, 10)  # the model is busy with "first"
-        second = asyncio.create_task(client.post("/batch", json={"texts": ["a", "b"]}))
-        for _ in range(100):  # until "second" is queued
-            await asyncio.sleep(0.01)
-            if client.app.extensions["cockatoo"]["batcher"].waiting_texts == 2:
-                break
+async def test_full_queue_answers_429_with_retry_after(full_queue) -> None:
+    async with full_queue(("/predict", {"text": "first"}), ("/batch", {"texts": ["a", "b"]})) as client:
         health = await client.get("/health")  # the event loop is free while the model works
         assert health.status_code == 200
         refused = await client.post("/predict", json={"text": "third"})
         assert refused.status_code == 429
         assert refused.headers["Retry-After"] == "3"
         assert "busy" in (await refused.get_json())["error"]
-        gated.gate.set()
-        assert (await first).status_code == 200 and (await second).status_code == 200
 
 
 async def test_freed_memory_is_handed_back_after_scoring(make_client, monkeypatch: pytest.MonkeyPatch) -> None:

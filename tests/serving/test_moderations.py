@@ -4,7 +4,6 @@ shape while the seed routes keep theirs. The SDK against a real server: test_ope
 
 from __future__ import annotations
 
-import asyncio
 import typing
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from cockatoo_ml.registry.serving import OPENAI_CATEGORIES, OPENAI_MODERATION_MO
 from cockatoo_ml.inference.classifier import TextClassifier
 from cockatoo_ml.serving.moderations import CategoryMap
 from tests.conftest import write_tiny_model
-from tests.serving.conftest import GatedClassifier
 
 TEXTS = ["Send 0.5 BTC to this wallet and we will double it", "hello there", "I will hurt you tonight"]
 OPENAI_OF = {"nsfw": "sexual", "harassment": "harassment", "violence": "violence"}  # the default map
@@ -195,25 +193,14 @@ async def test_the_api_key_guards_the_route(make_client) -> None:
         assert ok.status_code == 200
 
 
-async def test_a_full_queue_is_a_429_with_retry_after(make_client, tiny_classifier: TextClassifier) -> None:
-    gated = GatedClassifier(tiny_classifier)
-    async with make_client(
-        classifier=gated, max_batch_texts=2, max_queue_texts=2, micro_batch_wait_ms=0, retry_after_s=3, model_threads=1
-    ) as client:
-        first = asyncio.create_task(client.post("/v1/moderations", json={"input": "first"}))
-        await asyncio.to_thread(gated.entered.wait, 10)  # the model is busy with "first"
-        second = asyncio.create_task(client.post("/v1/moderations", json={"input": ["a", "b"]}))
-        for _ in range(100):  # until "second" is queued
-            await asyncio.sleep(0.01)
-            if client.app.extensions["cockatoo"]["batcher"].waiting_texts == 2:
-                break
+async def test_a_full_queue_is_a_429_with_retry_after(full_queue) -> None:
+    busy = (("/v1/moderations", {"input": "first"}), ("/v1/moderations", {"input": ["a", "b"]}))
+    async with full_queue(*busy) as client:
         refused = await client.post("/v1/moderations", json={"input": "third"})
         assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"
         error = (await refused.get_json())["error"]
         assert error == {"message": error["message"], "type": "requests", "param": None, "code": "rate_limit_exceeded"}
         assert "busy" in error["message"]
-        gated.gate.set()
-        assert (await first).status_code == 200 and (await second).status_code == 200
 
 
 async def test_a_category_map_of_our_own(make_client, tiny_classifier: TextClassifier) -> None:
