@@ -24,6 +24,7 @@ SCRIPTS = {
     "test_gpu.py": [sys.executable, "test_gpu.py"],
     "bench_serve.py": [sys.executable, "benchmarks/bench_serve.py"],
     "bench_precision.py": [sys.executable, "benchmarks/bench_precision.py"],
+    "bench_fast_path.py": [sys.executable, "benchmarks/bench_fast_path.py"],
     "bench_train.py": [sys.executable, "benchmarks/bench_train.py"],
     "bench_hf_parity.py": [sys.executable, "benchmarks/bench_hf_parity.py"],
     "bench_openai.py": [sys.executable, "benchmarks/bench_openai.py"],
