@@ -311,7 +311,9 @@ def same_model(servers: dict[str, ServerProcess], texts: list[str]) -> None:
         for naive, ours in zip(scored["naive"], scored["transformer"], strict=True)
         for label in ours["predictions"]
     )
-    if worst > 2e-3:  # float32 against float32 differs by rounding; bfloat16 weights by ~1e-2 at most
+    # float32 against float32 differs by rounding; our bucketed bfloat16 path (parity-checked at start-up) by
+    # ~1e-2 at most, and a freshly initialised head by far more than that.
+    if worst > 2e-2:
         raise SystemExit(f"the naive server's scores differ from ours by up to {worst:.4f}: not the same model")
 
 
