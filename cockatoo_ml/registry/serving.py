@@ -160,13 +160,14 @@ class ServingSettings:
         "it (the model's window is always the last), so its pass never depends on other texts' lengths.",
     )
     fixed_rows: bool = setting(
-        True,
+        False,
         env="COCKATOO_FIXED_ROWS",
         flag=False,
         help="On the bucketed path, fill every pass up to its full row count with empty windows, so that its shape "
-        "never depends on how many windows wait. off: passes hold only the windows waiting, 1.3-1.4x the texts/s "
-        "with 32-text calls on a 2-core CPU, where the row count moved a score by at most 6e-8, but the shape then "
-        "depends on batch-mates (a GPU may pick other kernels for it).",
+        "never depends on how many windows wait. Off by default: on a CPU the row count moved a score by at most "
+        "6e-8 (the batch-invariance tests hold either way), and padding a lone /predict text to a full pass made "
+        "16-client /predict 0.5-0.7x the naive server's texts/s. Turn it on for a GPU, which may pick other kernels "
+        "for other row counts.",
     )
     worker_processes: int = setting(
         1,
