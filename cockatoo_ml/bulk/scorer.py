@@ -51,7 +51,7 @@ class BatchScorer:
         self.thresholds = dict(self.classifier.thresholds)
         self.columns = columns
         # The server's limit on one text; a request's total does not apply to rows scored one batch at a time.
-        self.budget = TokenBudget(self.classifier.tokenizer, settings.max_text_tokens, settings.max_text_tokens)
+        self.budget = TokenBudget(self.classifier.count_tokens, settings.max_text_tokens, settings.max_text_tokens)
         # Batches of every length allocate and free activations of every size: hand the freed heap back after
         # each, as the server does, so that memory stays flat over millions of rows.
         self.trim_heap = HeapTrimmer()
@@ -68,7 +68,7 @@ class BatchScorer:
     def over_budget(self, text: str) -> str | None:
         """Why ``text`` is too long for the model, as the server would say it, or None."""
         try:
-            self.budget.count([text], "text")
+            self.budget.count([text], "text", single=True)
         except OverBudgetError as exc:
             return str(exc)
         return None
