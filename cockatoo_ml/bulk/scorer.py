@@ -68,7 +68,7 @@ class BatchScorer:
     def over_budget(self, text: str) -> str | None:
         """Why ``text`` is too long for the model, as the server would say it, or None."""
         try:
-            self.budget.count([text], "text")
+            self.budget.count([text], "text", single=True)
         except OverBudgetError as exc:
             return str(exc)
         return None
