@@ -1,4 +1,5 @@
-"""Helpers for the score.py tests: run it on the tiny model, read its output, ask the server the same."""
+"""Helpers for the score.py tests: inputs in every format, running it on the tiny model, reading its output, asking
+the server the same texts, and a crash at a chosen part."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cockatoo_ml.bulk.outputs import PartStore
 from cockatoo_ml.bulk.run import score
 from cockatoo_ml.registry.bulk import ScoreSettings
 from cockatoo_ml.registry.serving import serving_settings_from_env
 from cockatoo_ml.serving.app import create_app
 from cockatoo_ml.settings import parse_args
+from tests.conftest import EXAMPLES
 
 Runner = Callable[..., dict[str, Any]]
+TEXTS = [text for texts in EXAMPLES.values() for text in texts]  # 18 texts
 
 
 @pytest.fixture
@@ -49,3 +54,34 @@ async def server_batch(model_dir: Path, texts: list[Any], **settings: Any) -> tu
     async with app.test_app() as test_app:
         response = await test_app.test_client().post("/batch", json={"texts": texts})
         return response.status_code, await response.get_json()
+
+
+def write_inputs(folder: Path) -> dict[str, Path]:
+    """The same texts (ids 100, 101, ...) as Parquet, JSON Lines, CSV and plain text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [100 + i for i in range(len(TEXTS))]
+    pq.write_table(pa.table({"body": TEXTS, "post_id": ids}), folder / "posts.parquet")
+    write_jsonl(folder / "posts.jsonl", [{"body": t, "post_id": i} for t, i in zip(TEXTS, ids, strict=True)])
+    csv_rows = "".join(f'{i},"{t}"\n' for t, i in zip(TEXTS, ids, strict=True))
+    (folder / "posts.csv").write_text("post_id,body\n" + csv_rows)
+    (folder / "posts.txt").write_text("\n".join(TEXTS) + "\n")
+    return {path.suffix[1:]: path for path in folder.iterdir()}
+
+
+class Crash(BaseException):
+    """Stands for the process being killed (not an Exception: nothing may catch it on the way)."""
+
+
+def crash_after(monkeypatch: pytest.MonkeyPatch, parts: int) -> list[str]:
+    """Make the part store die while writing part number ``parts + 1``; returns the names written."""
+    written: list[str] = []
+    real = PartStore.write
+
+    def write(self: PartStore, name: str, table: pa.Table, summary) -> None:  # type: ignore[no-untyped-def]
+        if len(written) == parts:
+            raise Crash
+        real(self, name, table, summary)
+        written.append(name)
+
+    monkeypatch.setattr(PartStore, "write", write)
+    return written

@@ -10,8 +10,7 @@ import pytest
 from cockatoo_ml.bulk.outputs import PartStore
 from cockatoo_ml.bulk.ray_engine import replica_plan
 from cockatoo_ml.registry.bulk import ScoreSettings
-from tests.bulk.conftest import Runner, read_output, write_jsonl
-from tests.bulk.test_run import Crash, crash_after, write_inputs
+from tests.bulk.conftest import Crash, Runner, crash_after, read_output, write_inputs, write_jsonl
 
 
 @pytest.mark.slow  # starts a local Ray cluster and two model replicas: 30 s on two idle cores

@@ -13,22 +13,7 @@ import pytest
 from cockatoo_ml.bulk.outputs import PartStore
 from cockatoo_ml.bulk.run import main
 from cockatoo_ml.errors import ConfigError, DataError
-from tests.bulk.conftest import Runner, read_output, write_jsonl
-from tests.conftest import EXAMPLES
-
-TEXTS = [text for texts in EXAMPLES.values() for text in texts]  # 18 texts
-
-
-def write_inputs(folder: Path) -> dict[str, Path]:
-    """The same texts (ids 100, 101, ...) as Parquet, JSON Lines, CSV and plain text."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ids = [100 + i for i in range(len(TEXTS))]
-    pq.write_table(pa.table({"body": TEXTS, "post_id": ids}), folder / "posts.parquet")
-    write_jsonl(folder / "posts.jsonl", [{"body": t, "post_id": i} for t, i in zip(TEXTS, ids, strict=True)])
-    csv_rows = "".join(f'{i},"{t}"\n' for t, i in zip(TEXTS, ids, strict=True))
-    (folder / "posts.csv").write_text("post_id,body\n" + csv_rows)
-    (folder / "posts.txt").write_text("\n".join(TEXTS) + "\n")
-    return {path.suffix[1:]: path for path in folder.iterdir()}
+from tests.bulk.conftest import TEXTS, Crash, Runner, crash_after, read_output, write_inputs, write_jsonl
 
 
 def scores_of(rows: list[dict], labels: tuple[str, ...]) -> list[tuple[float, ...]]:
@@ -105,25 +90,6 @@ def test_main_reads_the_servers_settings_from_the_environment(
 
 
 # --- resuming ----------------------------------------------------------------------------------------------------
-
-
-class Crash(BaseException):
-    """Stands for the process being killed (not an Exception: nothing may catch it on the way)."""
-
-
-def crash_after(monkeypatch: pytest.MonkeyPatch, parts: int) -> list[str]:
-    """Make the part store die while writing part number ``parts + 1``; returns the names written."""
-    written: list[str] = []
-    real = PartStore.write
-
-    def write(self: PartStore, name: str, table: pa.Table, summary) -> None:  # type: ignore[no-untyped-def]
-        if len(written) == parts:
-            raise Crash
-        real(self, name, table, summary)
-        written.append(name)
-
-    monkeypatch.setattr(PartStore, "write", write)
-    return written
 
 
 def test_a_rerun_after_a_crash_writes_only_the_missing_parts_and_equals_an_uninterrupted_run(
