@@ -10,8 +10,9 @@ users run it, in a process of its own (``score.py ... --engine local|ray``; ``st
 the environment's COCKATOO_* settings, so all three score alike. For each it prints:
 
 - texts/s over the whole run (start-up included: importing torch, loading the model, for Ray starting a local
-  cluster) and steady texts/s (from the first part written to the last, by the parts' modification times; for the
-  server, the requests alone, once it answers /health);
+  cluster) and steady texts/s (by the parts' modification times, from when each replica has written its first
+  part to the last part: with two replicas, the first part's time hides the other's work; for the server, the
+  requests alone, once it answers /health);
 - for the local engine, the peak resident memory (the process's ru_maxrss) at each of --rss-rows.
 
 The targets (issue 22): local >= the server's /batch, Ray within 15% of local, the local engine's memory flat
@@ -54,7 +55,9 @@ def make_input(texts_file: Path, rows: int, out: Path) -> Path:
     return path
 
 
-def run_score(model: str, source: Path, output: Path, engine: str, extra: list[str]) -> dict[str, float]:
+def run_score(
+    model: str, source: Path, output: Path, engine: str, extra: list[str], writers: int = 1
+) -> dict[str, float]:
     """``score.py`` in a child process: wall seconds, steady texts/s and the child's peak RSS (MB)."""
     command = [sys.executable, str(REPO_ROOT / "score.py"), str(source), "--model", model, "--output", str(output),
                "--engine", engine, *extra]  # fmt: skip
@@ -67,16 +70,17 @@ def run_score(model: str, source: Path, output: Path, engine: str, extra: list[s
         raise SystemExit(f"score.py --engine {engine} failed:\n{log[-3000:]}")
     summary = json.loads((output / "_summary.json").read_text())
     return {"rows": summary["rows"], "wall_s": wall, "texts_per_s": summary["rows"] / wall,
-            "steady_texts_per_s": steady_rate(output), "peak_rss_mb": usage.ru_maxrss / 1024}  # fmt: skip
+            "steady_texts_per_s": steady_rate(output, writers), "peak_rss_mb": usage.ru_maxrss / 1024}  # fmt: skip
 
 
-def steady_rate(output: Path) -> float:
-    """Rows per second from the first part written to the last (start-up left out)."""
+def steady_rate(output: Path, writers: int) -> float:
+    """Rows per second once every one of ``writers`` (replicas writing parts at once) has written its first part:
+    start-up is left out, and so is the work the others did while the first part was scored."""
     parts = sorted(output.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
-    if len(parts) < 2:
+    if len(parts) <= writers:
         return float("nan")
-    rows = sum(pq.read_metadata(p).num_rows for p in parts[1:])
-    return rows / (parts[-1].stat().st_mtime - parts[0].stat().st_mtime)
+    rows = sum(pq.read_metadata(p).num_rows for p in parts[writers:])
+    return rows / (parts[-1].stat().st_mtime - parts[writers - 1].stat().st_mtime)
 
 
 def run_server(model: str, source: Path, workdir: Path) -> dict[str, float]:
@@ -129,7 +133,10 @@ def main() -> int:
                     measured = run_server(args.model, source, workdir)
                 else:
                     more = extra + (["--replicas", str(args.replicas)] if engine == "ray" and args.replicas else [])
-                    measured = run_score(args.model, source, workdir / f"out-{engine}-{round_}", engine, more)
+                    # score.py's default pool on this machine: one 1-CPU replica per CPU
+                    writers = (args.replicas or os.cpu_count() or 1) if engine == "ray" else 1
+                    out = workdir / f"out-{engine}-{round_}"
+                    measured = run_score(args.model, source, out, engine, more, writers)
                 rounds[engine].append(measured)
                 shown = {key: round(value, 1) for key, value in measured.items()}
                 print(f"round {round_ + 1}, {engine:>6}: {json.dumps(shown)}", flush=True)
