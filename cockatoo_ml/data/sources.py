@@ -100,14 +100,25 @@ class LabelRule:
 
 
 @dataclass(frozen=True)
-class AnyOfRule(LabelRule):
-    """A flag that means "positive for at least one of ``labels``" (rule 5 of the module docstring)."""
+class FlagRule(LabelRule):
+    """A flag whose meaning spans several ``labels`` (``any_of``, ``clean``); each subclass checks how many."""
 
     labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "labels", tuple(self.labels))
+        self.check_labels()
+
+    def check_labels(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AnyOfRule(FlagRule):
+    """A flag that means "positive for at least one of ``labels``" (rule 5 of the module docstring)."""
+
+    def check_labels(self) -> None:
         if len(set(self.labels)) < 2:
             raise ConfigError(
                 f"any_of.labels needs two or more labels, got {list(self.labels)}; "
@@ -116,14 +127,10 @@ class AnyOfRule(LabelRule):
 
 
 @dataclass(frozen=True)
-class CleanRule(LabelRule):
+class CleanRule(FlagRule):
     """A flag that means "negative for every one of ``labels``" (rule 6 of the module docstring)."""
 
-    labels: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "labels", tuple(self.labels))
+    def check_labels(self) -> None:
         if not self.labels:
             raise ConfigError("clean.labels needs the label(s) a clean row is negative for")
 

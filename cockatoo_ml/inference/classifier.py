@@ -43,7 +43,13 @@ from cockatoo_ml.errors import CockatooError, ModelLoadError
 from cockatoo_ml.inference.parity import choose_precision
 from cockatoo_ml.inference.runtime import BUCKETED_BF16, INT8, Precision, load_in_precision, precision_of
 from cockatoo_ml.modeling import MeanPoolingClassifier
-from cockatoo_ml.registry.serving import BUCKET_TOKENS, MAX_WINDOW_TOKENS, MICRO_BATCH_TOKENS, WINDOW_OVERLAP
+from cockatoo_ml.registry.serving import (
+    BUCKET_TOKENS,
+    FIXED_ROWS,
+    MAX_WINDOW_TOKENS,
+    MICRO_BATCH_TOKENS,
+    WINDOW_OVERLAP,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +152,7 @@ class TextClassifier:
         max_batch_tokens: int,
         parallel_passes: int = 1,
         bucket_tokens: Sequence[int] = BUCKET_TOKENS,
-        fixed_rows: bool = True,
+        fixed_rows: bool = FIXED_ROWS,
         precision: Precision | None = None,
     ) -> None:
         self.model = model.eval()
@@ -203,7 +209,7 @@ class TextClassifier:
         parallel_passes: int = 1,
         dtype: str = "auto",
         bucket_tokens: Sequence[int] = BUCKET_TOKENS,
-        fixed_rows: bool = True,
+        fixed_rows: bool = FIXED_ROWS,
     ) -> TextClassifier:
         """Load a model directory, or raise ``ModelLoadError`` saying what was expected where.
 

@@ -20,6 +20,7 @@ MICRO_BATCH_TOKENS = 512
 # Padded lengths of the batch-invariant fast path (the model's window is always the last one): a window's pass
 # has the same shape whoever its batch-mates are. Powers of two from 16: padding stays under half a window.
 BUCKET_TOKENS = (16, 32, 64, 128, 256, 512)
+FIXED_ROWS = False  # see ServingSettings.fixed_rows
 
 
 def _token_list(raw: str) -> tuple[int, ...]:
@@ -160,7 +161,7 @@ class ServingSettings:
         "it (the model's window is always the last), so its pass never depends on other texts' lengths.",
     )
     fixed_rows: bool = setting(
-        False,
+        FIXED_ROWS,
         env="COCKATOO_FIXED_ROWS",
         flag=False,
         help="On the bucketed path, fill every pass up to its full row count with empty windows, so that its shape "

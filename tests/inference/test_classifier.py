@@ -277,7 +277,9 @@ def test_bucket_passes_on_hand_made_lengths() -> None:
 
 
 def test_bucketed_passes_have_fixed_shapes_filled_with_empty_windows(tiny_model_dir: Path) -> None:
-    classifier = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, bucket_tokens=(16, 32))
+    classifier = TextClassifier.load(
+        tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, bucket_tokens=(16, 32), fixed_rows=True
+    )
     assert classifier.buckets == (16, 32, 64)
     shapes: list[tuple[int, ...]] = []
     rows_seen: list[torch.Tensor] = []
@@ -329,6 +331,6 @@ def test_without_fixed_rows_a_pass_holds_only_the_windows_waiting(tiny_model_dir
     passes = bucket_passes(lengths, (16, 32, 64, 128), max_tokens=64, fixed_rows=False)
     assert [(p.windows, p.rows, p.width) for p in passes[:3]] == [([0, 1, 4, 7], 4, 16), ([8, 9], 2, 16), ([2], 1, 32)]
     loose = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, fixed_rows=False)
-    fixed = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64)
+    fixed = TextClassifier.load(tiny_model_dir, dtype="bfloat16", max_batch_tokens=64, fixed_rows=True)
     for a, b in zip(loose.score(TEXTS), fixed.score(TEXTS), strict=True):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
